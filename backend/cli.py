@@ -10,6 +10,11 @@ import sys
 COMMAND_MODULES = (
     "sample",
     "pretrain",
+    "runs",
+    "worker",
+    "train",
+    "score",
+    "rewards",
 )
 
 

@@ -62,6 +62,7 @@ class FlowModel(nn.Module, ABC):
     """A text-conditioned rectified-flow model, with the trainable network as `.transformer`."""
 
     family: str = "abstract"
+    modelspec_architecture: str = "abstract"  # SAI ModelSpec architecture, e.g. stable-diffusion-3-medium
     transformer: nn.Module
     defaults: SamplingDefaults = SamplingDefaults()
     # Module-name suffixes a LoRA adapts by default (peft `target_modules`).

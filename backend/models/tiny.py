@@ -108,6 +108,7 @@ class WordTextEncoder(nn.Module):
 
 class TinyFlowModel(FlowModel):
     family = "tiny"
+    modelspec_architecture = "neighbor-grpo-tiny-sd3"
     defaults = SamplingDefaults(solver="dpmpp2m", steps=8, shift=1.0, resolution=IMAGE_SIZE)
 
     def __init__(self, config: TinyConfig | None = None):

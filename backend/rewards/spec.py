@@ -15,12 +15,20 @@ class RewardSpec:
 
     @classmethod
     def parse(cls, text: str) -> RewardSpec:
-        """`name` or `name:weight` (as typed on the command line)."""
-        name, _, weight = text.partition(":")
+        """`name` or `name:weight` (as typed on the command line), optionally followed by
+        space-separated `key=value` options: `clip:0.5 arch=ViT-B-32 path=/models/clip.safetensors`."""
+        head, *option_tokens = text.split() or [""]
+        name, _, weight = head.partition(":")
         if not name:
             raise ValueError(f"empty reward name in {text!r}; write NAME or NAME:WEIGHT")
+        options = {}
+        for token in option_tokens:
+            key, equals, value = token.partition("=")
+            if not key or not equals:
+                raise ValueError(f"bad reward option {token!r} in {text!r}; write NAME:WEIGHT key=value ...")
+            options[key] = value
         try:
-            return cls(name=name, weight=float(weight) if weight else 1.0)
+            return cls(name=name, weight=float(weight) if weight else 1.0, options=options)
         except ValueError:
             raise ValueError(f"bad reward weight in {text!r}; write NAME:WEIGHT with a number") from None
 
@@ -33,7 +41,14 @@ class RewardSpec:
             raise ValueError(f"unknown reward field(s) {sorted(unknown)}; allowed: name, weight, options")
         if "name" not in data:
             raise ValueError("a reward needs a 'name'")
-        return cls(name=str(data["name"]), weight=float(data.get("weight", 1.0)), options=dict(data.get("options") or {}))
+        return cls(
+            name=str(data["name"]), weight=float(data.get("weight", 1.0)), options=dict(data.get("options") or {})
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "weight": self.weight, "options": dict(self.options)}
+
+    def to_text(self) -> str:
+        """The `parse` form; round-trips when no option value contains whitespace."""
+        head = self.name if self.weight == 1.0 else f"{self.name}:{self.weight!r}"
+        return " ".join([head, *(f"{key}={value}" for key, value in self.options.items())])

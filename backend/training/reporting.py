@@ -34,7 +34,8 @@ class CheckpointRecord:
 
 @dataclass
 class ControlFlags:
-    cancel: bool = False
+    cancel: bool = False  # end the run for good (status "cancelled"), after a checkpoint
+    stop: bool = False  # checkpoint and leave the run resumable (worker shutdown, SIGTERM)
     save_now: bool = False
     sample_now: bool = False
 

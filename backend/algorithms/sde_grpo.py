@@ -1,0 +1,138 @@
+"""The SDE-based GRPO baseline (DanceGRPO-style; Flow-GRPO's noise schedule as an option).
+
+The whole group starts from the same initial noise; randomness comes from Euler–Maruyama steps
+x' ~ N(μ_θ(x, σ), s²) with μ = x + dσ·v − ½η²·score·dσ, score = −(x − (1 − σ)·x̂0)/σ²,
+s = η·√(σ − σ'), so each step has a Gaussian policy whose log-probability GRPO can ratio.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import torch
+
+from .. import solvers
+from ..models.base import Conditioning, FlowModel
+from ..training.config import SdeSettings
+from .common import TrainStats, chunks, grpo_clipped_objective
+from .neighbor_grpo import group_zscore
+
+
+def noise_level(settings: SdeSettings, sigma: torch.Tensor, sigma_max: float) -> torch.Tensor:
+    """η(σ): constant for DanceGRPO; Flow-GRPO's a·√(σ / (1 − σ)), with σ capped below 1."""
+    if settings.noise_schedule == "dance":
+        return torch.full_like(sigma, settings.eta)
+    capped = sigma.clamp(max=sigma_max)
+    return settings.flow_grpo_a * torch.sqrt(capped / (1.0 - capped))
+
+
+def sde_step(
+    x: torch.Tensor, velocity: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor, eta: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of one Euler–Maruyama step (σ, x) → σ'; σ, σ', η are per-row [n]."""
+    shape = (-1, *([1] * (x.ndim - 1)))
+    sigma, sigma_next, eta = sigma.view(shape), sigma_next.view(shape), eta.view(shape)
+    dsigma = sigma_next - sigma
+    denoised = x - sigma * velocity
+    score = -(x - (1.0 - sigma) * denoised) / sigma**2
+    mean = x + dsigma * velocity - 0.5 * eta**2 * score * dsigma
+    std = eta * torch.sqrt(-dsigma)
+    return mean, std
+
+
+def gaussian_log_prob(sample: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """log N(sample; mean, std²) averaged over elements (as DanceGRPO), one value per row."""
+    log_density = -((sample - mean) ** 2) / (2 * std**2) - torch.log(std) - 0.5 * math.log(2 * math.pi)
+    return log_density.flatten(1).mean(-1)
+
+
+@dataclass
+class SdeRollout:
+    states: torch.Tensor  # [T + 1, P·G, ...]
+    old_log_probs: torch.Tensor  # [T, P·G]
+    sigmas: torch.Tensor
+    cond: Conditioning
+    groups: int
+    group_size: int
+
+    @property
+    def latents(self) -> torch.Tensor:
+        return self.states[-1]
+
+
+class SdeGRPO:
+    name = "sde_grpo"
+
+    def __init__(self, settings: SdeSettings, group_size: int, shift: float):
+        self.settings = settings
+        self.group_size = group_size
+        self.sigmas = solvers.sigma_schedule(settings.steps, settings.shift if settings.shift is not None else shift)
+        self._plan: list[tuple[int, int]] = []
+
+    inner_steps = 1  # DanceGRPO steps the optimizer once per rollout batch
+
+    @property
+    def nfe_old(self) -> float:
+        return float(self.settings.steps)
+
+    @property
+    def nfe_theta(self) -> float:
+        return float(self.settings.trained_steps)
+
+    def _eta(self, sigma: torch.Tensor) -> torch.Tensor:
+        return noise_level(self.settings, sigma, float(self.sigmas[1]))
+
+    def _step_log_prob(self, model: FlowModel, x, x_next, j: torch.Tensor, cond: Conditioning, sigmas):
+        velocity = model.velocity(x, sigmas[j], cond)
+        mean, std = sde_step(x, velocity, sigmas[j], sigmas[j + 1], self._eta(sigmas[j]))
+        return gaussian_log_prob(x_next.float(), mean.float(), std.float())
+
+    @torch.no_grad()
+    def rollout(self, model: FlowModel, cond: Conditioning, base_noise: torch.Tensor,
+                generator: torch.Generator) -> SdeRollout:
+        group_cond = cond.repeat_each(self.group_size)
+        x = base_noise.repeat_interleave(self.group_size, dim=0).to(model.device, model.dtype)
+        sigmas = self.sigmas.to(model.device)
+        states, log_probs = [x], []
+        for j in range(len(sigmas) - 1):
+            step = torch.full((x.shape[0],), j, device=model.device)
+            velocity = model.velocity(x, sigmas[step], group_cond)
+            mean, std = sde_step(x, velocity, sigmas[step], sigmas[step + 1], self._eta(sigmas[step]))
+            noise = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x)
+            x_next = mean + std * noise
+            log_probs.append(gaussian_log_prob(x_next.float(), mean.float(), std.float()))
+            states.append(x_next)
+            x = x_next
+        return SdeRollout(torch.stack(states), torch.stack(log_probs), self.sigmas, group_cond,
+                          groups=len(cond), group_size=self.group_size)
+
+    def advantages(self, combined: torch.Tensor) -> torch.Tensor:
+        """Standard GRPO: per-group z-scores, clipped (DanceGRPO clips at ±5)."""
+        grouped = group_zscore(combined.view(-1, self.group_size))
+        return grouped.clamp(-self.settings.advantage_clip, self.settings.advantage_clip)
+
+    def plan(self, rollout: SdeRollout, rng: random.Random) -> None:
+        """A random subset of the steps, each trained on every sample of the batch."""
+        steps = sorted(rng.sample(range(self.settings.steps), self.settings.trained_steps))
+        self._plan = [(j, row) for j in steps for row in range(rollout.states.shape[1])]
+
+    def accumulate_gradients(self, model: FlowModel, rollout: SdeRollout, advantages: torch.Tensor,
+                             micro_batch: int, autocast) -> TrainStats:
+        stats, total = TrainStats(), len(self._plan)
+        flat_advantages = advantages.reshape(-1)
+        sigmas = rollout.sigmas.to(model.device)
+        for chunk in chunks(self._plan, micro_batch):
+            steps = torch.tensor([j for j, _ in chunk], device=model.device)
+            rows = torch.tensor([r for _, r in chunk], device=model.device)
+            with autocast():
+                log_probs = self._step_log_prob(model, rollout.states[steps, rows], rollout.states[steps + 1, rows],
+                                                steps, rollout.cond.select(rows), sigmas)
+            objective, clipped = grpo_clipped_objective(
+                log_probs, rollout.old_log_probs[steps, rows], flat_advantages[rows].to(log_probs),
+                self.settings.clip_epsilon)
+            loss = -objective.sum() / total
+            loss.backward()
+            stats.add(loss=loss.item(), clip_fraction=clipped.float().sum().item() / total, passes=len(chunk))
+        return stats

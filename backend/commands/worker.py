@@ -1,0 +1,19 @@
+"""`ngrpo worker`: train queued runs in the foreground (front ends also start one on demand)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("worker", help="train queued runs from the registry (the only process that trains)")
+    parser.add_argument("--home", help="registry and run folders (default: $NGRPO_HOME, else the user data folder)")
+    parser.add_argument("--device", help="torch device this worker trains on, e.g. cuda:1 (one worker per device)")
+    parser.add_argument("--exit-when-idle", action="store_true", help="exit once the queue is empty")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..worker import Worker
+
+    return Worker(args.home, device=args.device, exit_when_idle=args.exit_when_idle).serve()

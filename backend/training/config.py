@@ -1,0 +1,240 @@
+"""Typed training configuration, loaded from YAML or a dict and validated at the edge.
+
+Every choice the paper leaves open is a field here with our default, marked "[ours]".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+from ..rewards.spec import RewardSpec
+from ..solvers import SOLVERS
+
+ALGORITHMS = ("neighbor_grpo", "sde_grpo")
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message names the field and what is allowed."""
+
+
+@dataclass
+class NeighborSettings:
+    """Neighbor GRPO (PAPER.md §2–6)."""
+
+    sigma_p: float = 0.6  # Eq. 7 perturbation; paper 0.3 on FLUX, 0.6 measured better on the tiny model
+    solver: str = "dpmpp2m"  # rollout solver [paper: DPM-Solver++]
+    steps: int = 8  # rollout steps T [paper]
+    shift: float | None = None  # σ-schedule shift; None = the model's default
+    anchors: int = 4  # B anchors per group (Eq. 9) [paper]
+    trained_steps: int = 4  # K of the T steps trained per iteration [ours; implied by NFE_θ = 1.33]
+    tau: float = 1.0  # softmax temperature of Eq. 8 [ours; the paper writes τ = 1]
+    distance: Literal["mean", "sum"] = "mean"  # reduction of ‖x_i − x_anchor‖² [ours]
+    clip_epsilon: float = 1e-4  # GRPO ratio clip [ours; DanceGRPO's value]
+    inner_steps: int = 1  # optimizer steps per rollout batch [ours]
+    quasi_norm_p: float = 0.8  # Eq. 11 [paper]
+    rescale_sqrt_g: bool = True  # multiply Eq. 11 by √G so p = 2 equals standard GRPO [ours]
+
+
+@dataclass
+class SdeSettings:
+    """The DanceGRPO-style SDE baseline (PAPER.md §9)."""
+
+    steps: int = 25
+    trained_steps: int = 14  # DanceGRPO trains 14 of 25 steps (NFE_θ = 14)
+    eta: float = 0.3
+    noise_schedule: Literal["dance", "flow_grpo"] = "dance"
+    flow_grpo_a: float = 0.7
+    shift: float | None = None
+    clip_epsilon: float = 1e-4
+    advantage_clip: float = 5.0
+
+
+@dataclass
+class LoraSettings:
+    enabled: bool = True  # False = full fine-tuning of the transformer
+    rank: int = 32  # [ours] PAPER.md §7
+    alpha: float = 32.0  # α = r so ComfyUI's scale is right
+    targets: list[str] | None = None  # None = the model's defaults
+    export_dtype: Literal["fp16", "bf16", "fp32"] = "fp16"
+
+
+@dataclass
+class OptimizerSettings:
+    learning_rate: float = 1e-3  # tiny model; PAPER.md uses 1e-5 on FLUX
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0
+    warmup_iterations: int = 0
+    micro_batch: int = 16  # anchors (or SDE samples) per forward/backward; gradients accumulate
+    mixed_precision: Literal["no", "bf16"] = "no"  # bf16 autocast, on a GPU only
+
+
+@dataclass
+class EvalSettings:
+    every: int = 10  # iterations between evaluations (0 = only at the start and the end)
+    prompts: str | list[str] = "shapes:test"
+    seeds_per_prompt: int = 2
+    max_prompts: int | None = None
+    gold: list[RewardSpec] = field(default_factory=lambda: [RewardSpec("shapes_accuracy")])
+    gallery_size: int = 8  # images saved per evaluation
+    early_stop_patience: int = 0  # evaluations in a row with gold falling while reward rises; 0 = off
+    early_stop_tolerance: float = 0.02
+
+
+@dataclass
+class TrainConfig:
+    name: str = "run"
+    model: str = "tiny"
+    algorithm: Literal["neighbor_grpo", "sde_grpo"] = "neighbor_grpo"
+    prompts: str | list[str] = "shapes:train"
+    rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec("shapes_fidelity")])
+    iterations: int = 100
+    prompts_per_iteration: int = 4
+    group_size: int = 12  # G [paper]
+    seed: int = 0
+    resolution: int | None = None
+    checkpoint_every: int = 20
+    keep_checkpoints: int = 3
+    device: str = "auto"
+    neighbor: NeighborSettings = field(default_factory=NeighborSettings)
+    sde: SdeSettings = field(default_factory=SdeSettings)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        config = _build(cls, data, "")
+        config.validate()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    def validate(self) -> None:
+        _require(self.iterations >= 1, "iterations", "must be at least 1")
+        _require(self.prompts_per_iteration >= 1, "prompts_per_iteration", "must be at least 1")
+        _require(self.group_size >= 2, "group_size", "must be at least 2 (GRPO compares within a group)")
+        _require(bool(self.rewards), "rewards", "needs at least one reward")
+        _require(self.checkpoint_every >= 1, "checkpoint_every", "must be at least 1")
+        _require(self.keep_checkpoints >= 1, "keep_checkpoints", "must be at least 1")
+        n = self.neighbor
+        _require(0.0 < n.sigma_p < 1.0, "neighbor.sigma_p", "must be in (0, 1)")
+        _require(n.solver in SOLVERS, "neighbor.solver", f"must be one of {', '.join(SOLVERS)}")
+        _require(n.steps >= 1, "neighbor.steps", "must be at least 1")
+        _require(1 <= n.anchors <= self.group_size, "neighbor.anchors", f"must be in 1..group_size ({self.group_size})")
+        _require(1 <= n.trained_steps <= n.steps, "neighbor.trained_steps", f"must be in 1..neighbor.steps ({n.steps})")
+        _require(n.tau > 0, "neighbor.tau", "must be positive")
+        _require(n.clip_epsilon > 0, "neighbor.clip_epsilon", "must be positive")
+        _require(n.inner_steps >= 1, "neighbor.inner_steps", "must be at least 1")
+        _require(n.quasi_norm_p > 0, "neighbor.quasi_norm_p", "must be positive")
+        s = self.sde
+        _require(s.steps >= 2, "sde.steps", "must be at least 2")
+        _require(1 <= s.trained_steps <= s.steps, "sde.trained_steps", f"must be in 1..sde.steps ({s.steps})")
+        _require(s.eta > 0, "sde.eta", "must be positive")
+        _require(self.lora.rank >= 1, "lora.rank", "must be at least 1")
+        _require(self.optimizer.learning_rate > 0, "optimizer.learning_rate", "must be positive")
+        _require(self.optimizer.micro_batch >= 1, "optimizer.micro_batch", "must be at least 1")
+        _require(self.eval.every >= 0, "eval.every", "must be 0 (start and end only) or more")
+        _require(self.eval.seeds_per_prompt >= 1, "eval.seeds_per_prompt", "must be at least 1")
+
+
+def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config; `overrides` maps dotted keys (e.g. 'neighbor.sigma_p') to values."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}; see configs/ for examples")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    for dotted, value in (overrides or {}).items():
+        target = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[leaf] = value
+    return TrainConfig.from_dict(data)
+
+
+def _require(condition: bool, name: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{name} {message}")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(prefix + u for u in unknown)}; allowed: {', '.join(sorted(known))}")
+    values = {name: _convert(hints[name], value, prefix + name) for name, value in data.items()}
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, name: str) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, name + ".")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{name} must be one of {', '.join(map(str, args))}; got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(option, value, name)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[-1])
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{name} must be a list, got {value!r}")
+        return [_convert(args[0], item, f"{name}[{i}]") for i, item in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{name} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_convert(a, v, name) for a, v in zip(args, value, strict=True))
+    if hint is RewardSpec:
+        try:
+            return RewardSpec.from_dict(value)
+        except ValueError as error:
+            raise ConfigError(f"{name}: {error}") from None
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, RewardSpec):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

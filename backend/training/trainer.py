@@ -1,0 +1,210 @@
+"""The training loop shared by Neighbor GRPO and the SDE baseline: same prompts, rewards, optimizer,
+LoRA, checkpoints and evaluation, so the two are compared on the same work."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..algorithms.neighbor_grpo import NeighborGRPO
+from ..algorithms.sde_grpo import SdeGRPO
+from ..models.base import FlowModel
+from ..models.registry import load_model
+from ..prompts import resolve_prompts
+from ..rewards import RewardSet
+from . import checkpoint as ckpt
+from .config import TrainConfig
+from .evaluation import EarlyStop, Evaluator
+from .lora import add_lora, export_lora, load_lora_state, lora_state
+from .reporting import CheckpointRecord, Reporter
+
+# Settings a resumed run must share with the run that wrote its checkpoint.
+_RESUME_INVARIANTS = ("model", "algorithm", "lora", "group_size", "prompts_per_iteration", "seed")
+
+
+@dataclass
+class TrainOutcome:
+    status: str  # "finished" | "cancelled" | "interrupted"
+    step: int
+    reason: str = ""
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, run_dir: Path, reporter: Reporter, device: str | None = None):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.reporter = reporter
+        self.device = resolve_device(device or config.device)
+        self.checkpoints = self.run_dir / "checkpoints"
+        self.step = 0
+
+    # -- setup -------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        c = self.config
+        torch.manual_seed(c.seed)
+        self.rng = ckpt.RngStates(python=random.Random(c.seed), generator=torch.Generator().manual_seed(c.seed))
+        dtype = torch.bfloat16 if self.device.type == "cuda" and c.optimizer.mixed_precision == "bf16" else None
+        self.model: FlowModel = load_model(c.model, self.device, dtype)
+        if c.lora.enabled:
+            params = add_lora(self.model, c.lora)
+        else:
+            self.model.transformer.requires_grad_(True)
+            params = list(self.model.transformer.parameters())
+        self.params = params
+        o = c.optimizer
+        self.optimizer = torch.optim.AdamW(params, lr=o.learning_rate, betas=o.betas, weight_decay=o.weight_decay)
+        warmup = max(1, o.warmup_iterations)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda i: min(1.0, (i + 1) / warmup))
+        self.prompts = resolve_prompts(c.prompts)
+        self.rewards = RewardSet.from_specs(c.rewards, device=str(self.device))
+        gold = [spec for spec in c.eval.gold if spec.name not in self.rewards.names]
+        self.gold = RewardSet.from_specs(gold, device=str(self.device)) if gold else None
+        shift = self.model.defaults.shift
+        self.algorithm = (NeighborGRPO(c.neighbor, c.group_size, shift) if c.algorithm == "neighbor_grpo"
+                          else SdeGRPO(c.sde, c.group_size, shift))
+        self.evaluator = Evaluator(c, self.rewards, self.gold, self.run_dir)
+        self.early_stop = EarlyStop(c.eval.early_stop_patience, c.eval.early_stop_tolerance)
+
+    def _autocast(self):
+        if self.device.type == "cuda" and self.config.optimizer.mixed_precision == "bf16":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def _trainable_state(self) -> dict[str, torch.Tensor]:
+        if self.config.lora.enabled:
+            return lora_state(self.model)
+        return {k: v.detach() for k, v in self.model.transformer.state_dict().items()}
+
+    def save(self) -> CheckpointRecord:
+        c = self.config
+        extra = {}
+        if c.lora.enabled:
+            info = {"name": c.name, "step": self.step, "seed": c.seed, "algorithm": c.algorithm, "model": c.model,
+                    "rewards": [r.to_dict() for r in c.rewards], "prompts": c.prompts if isinstance(c.prompts, str)
+                    else f"{len(c.prompts)} inline prompts", "resolution": c.resolution or self.model.defaults.resolution}
+            extra[ckpt.LORA] = lambda path: export_lora(self.model, c.lora, path, info)
+        state = {"config": c.to_dict(), "early_stop": self.early_stop.state()}
+        folder = ckpt.save_checkpoint(self.checkpoints, self.step, self._trainable_state(), self.optimizer,
+                                      self.scheduler, self.rng, state, extra)
+        ckpt.prune_checkpoints(self.checkpoints, c.keep_checkpoints)
+        record = CheckpointRecord(step=self.step, folder=str(folder.relative_to(self.run_dir)),
+                                  files=ckpt.file_hashes(folder),
+                                  lora_path=str((folder / ckpt.LORA).relative_to(self.run_dir)) if c.lora.enabled else None)
+        self.reporter.checkpoint(record)
+        self.reporter.flush()
+        return record
+
+    def _resume(self, folder: Path) -> None:
+        weights, state = ckpt.load_checkpoint(folder, self.optimizer, self.scheduler, self.rng)
+        saved = state["config"]
+        current = self.config.to_dict()
+        changed = [key for key in _RESUME_INVARIANTS if saved.get(key) != current.get(key)]
+        if changed:
+            raise ValueError(f"cannot resume from {folder}: the config changed {', '.join(changed)}; "
+                             "start a new run (or restore those settings) instead")
+        if self.config.lora.enabled:
+            load_lora_state(self.model, weights)
+        else:
+            self.model.transformer.load_state_dict(weights)
+        self.early_stop.restore(state["early_stop"])
+        self.step = state["step"]
+        self.reporter.rewind(self.step)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self) -> TrainOutcome:
+        self._setup()
+        latest = ckpt.latest_checkpoint(self.checkpoints)
+        if latest is not None:
+            self._resume(latest)
+        else:
+            self.reporter.metrics(0, self._evaluate(0))
+        total = self.config.iterations
+        try:
+            while self.step < total:
+                flags = self.reporter.poll()
+                if flags.cancel or flags.stop:
+                    self.save()
+                    return TrainOutcome("cancelled" if flags.cancel else "interrupted", self.step)
+                metrics = self.iteration()
+                self.step += 1
+                if self._due(self.config.eval.every) or flags.sample_now:
+                    evaluation = self._evaluate(self.step)
+                    metrics.update(evaluation)
+                    if self.early_stop.update(self.step, evaluation["eval/reward"], evaluation["eval/gold"]):
+                        self.reporter.metrics(self.step, metrics)
+                        self.save()
+                        return TrainOutcome("finished", self.step, "early stop: gold metric fell while reward rose")
+                self.reporter.metrics(self.step, metrics)
+                self.reporter.progress(self.step, total)
+                if self._due(self.config.checkpoint_every) or flags.save_now:
+                    self.save()
+        finally:
+            self.reporter.flush()
+        return TrainOutcome("finished", self.step)
+
+    def _due(self, every: int) -> bool:
+        return self.step == self.config.iterations or (every > 0 and self.step % every == 0)
+
+    def _evaluate(self, step: int) -> dict[str, float]:
+        self.model.eval()
+        return self.evaluator.evaluate(self.model, step, self.reporter)
+
+    def iteration(self) -> dict[str, float]:
+        """One GRPO iteration: rollouts, rewards, advantages, optimizer step(s)."""
+        c, g = self.config, self.config.group_size
+        started = time.perf_counter()
+        batch = self._draw_prompts()
+        with torch.no_grad():
+            cond = self.model.encode_prompts(batch)
+        base = torch.randn(self.model.noise_shape(len(batch), c.resolution), generator=self.rng.generator)
+        rollout = self.algorithm.rollout(self.model, cond, base, self.rng.generator)
+        images = self.model.decode(rollout.latents)
+        rolled = time.perf_counter()
+        group_prompts = [p for p in batch for _ in range(g)]
+        raw = self.rewards.score(images, group_prompts)
+        combined = self.rewards.combine(raw, g).to(self.device)
+        advantages = self.algorithm.advantages(combined)
+        scored = time.perf_counter()
+        self.algorithm.plan(rollout, self.rng.python)
+        self.model.train()
+        for _ in range(self.algorithm.inner_steps):
+            self.optimizer.zero_grad(set_to_none=True)
+            stats = self.algorithm.accumulate_gradients(self.model, rollout, advantages, c.optimizer.micro_batch,
+                                                        self._autocast)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, c.optimizer.grad_clip)
+            self.optimizer.step()
+        self.scheduler.step()
+        trained = time.perf_counter()
+        return self._iteration_metrics(raw, stats.values, float(grad_norm), started, rolled, scored, trained)
+
+    def _draw_prompts(self) -> list[str]:
+        count = self.config.prompts_per_iteration
+        if count <= len(self.prompts):
+            return self.rng.python.sample(self.prompts, count)
+        return [self.rng.python.choice(self.prompts) for _ in range(count)]
+
+    def _iteration_metrics(self, raw, stats, grad_norm, started, rolled, scored, trained) -> dict[str, float]:
+        g = self.config.group_size
+        metrics = {f"reward/{name}": values.float().mean().item() for name, values in raw.items()}
+        metrics["reward"] = sum(spec.weight * raw[name].float().mean().item()
+                                for name, spec in zip(self.rewards.names, self.rewards.specs, strict=True))
+        spreads = torch.stack([values.float().view(-1, g).std(-1, unbiased=False) for values in raw.values()])
+        metrics["flat_group_fraction"] = (spreads.max(0).values < 1e-6).float().mean().item()
+        metrics["group_reward_std"] = spreads[0].mean().item()
+        metrics.update({k: v for k, v in stats.items() if k != "passes"})
+        metrics.update(grad_norm=grad_norm, lr=self.scheduler.get_last_lr()[0],
+                       s_per_iter=trained - started, rollout_s=rolled - started, reward_s=scored - rolled,
+                       train_s=trained - scored, nfe_old=self.algorithm.nfe_old, nfe_theta=self.algorithm.nfe_theta)
+        return metrics

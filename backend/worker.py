@@ -1,0 +1,164 @@
+"""The worker: the only process that trains.
+
+It claims queued runs from the registry one at a time, drives the trainer with a
+`RegistryReporter`, keeps a heartbeat from its own thread, and settles every run it took:
+finished, cancelled, interrupted (resumable) or failed (with the error's last line). SIGTERM and
+Ctrl-C ask the trainer to checkpoint and stop; a second Ctrl-C leaves at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..storage.claims import beat, claim_next_run, settle_run
+from ..storage.liveness import HEARTBEAT_S, WorkerIdentity, recover_stale_runs
+from ..storage.registry import open_registry
+from ..storage.reporter import RegistryReporter
+from ..storage.schema import Run
+from ..storage.workers import WorkerLock, lock_file
+from .training.reporting import Reporter
+
+
+class TrainerLike(Protocol):
+    def run(self) -> Any: ...  # returns an object with `status` and `step` (TrainOutcome)
+
+
+TrainerFactory = Callable[[dict, Path, Reporter, "str | None"], TrainerLike]
+
+
+def build_trainer(config: dict, run_dir: Path, reporter: Reporter, device: str | None) -> TrainerLike:
+    # Imported here so a front end can import this module without loading torch.
+    from .training.config import TrainConfig
+    from .training.trainer import Trainer
+
+    return Trainer(TrainConfig.from_dict(config), run_dir, reporter, device=device)
+
+
+class Heartbeat(threading.Thread):
+    """Beats while the trainer is busy (model loading, long rollouts) so nobody mistakes a slow
+    step for a dead worker; if the run was declared dead meanwhile, it stops the trainer."""
+
+    def __init__(self, worker: Worker, run_id: int, reporter: RegistryReporter, every: float = HEARTBEAT_S):
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.worker, self.run_id, self.reporter, self.every = worker, run_id, reporter, every
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.every):
+            if not beat(self.worker.registry, self.run_id, self.worker.identity):
+                self.worker.log(f"run {self.run_id} was taken from this worker; stopping it")
+                self.reporter.request_stop()
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+class Worker:
+    def __init__(
+        self,
+        home: str | os.PathLike | None = None,
+        device: str | None = None,
+        exit_when_idle: bool = False,
+        idle_poll_s: float = 2.0,
+        trainer_factory: TrainerFactory = build_trainer,
+    ):
+        self.registry = open_registry(home)
+        self.device = device
+        self.identity = WorkerIdentity.current(device)
+        self.exit_when_idle = exit_when_idle
+        self.idle_poll_s = idle_poll_s
+        self.trainer_factory = trainer_factory
+        self._stop = threading.Event()
+        self._reporter: RegistryReporter | None = None
+
+    def log(self, message: str) -> None:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} worker {self.identity.pid}: {message}", flush=True)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        if self._reporter is not None:
+            self._reporter.request_stop()
+
+    def _on_signal(self, signum, _frame) -> None:
+        if signum == signal.SIGINT and self._stop.is_set():
+            raise KeyboardInterrupt
+        self.log(f"{signal.Signals(signum).name}: checkpointing and stopping")
+        self.request_stop()
+
+    def serve(self, handle_signals: bool = True) -> int:
+        """Run queued runs until stopped (or until the queue is empty with exit_when_idle)."""
+        lock = WorkerLock(lock_file(self.registry.home, self.device))
+        if not lock.acquire(wait_s=2.0):
+            self.log(f"another worker already serves device {self.device or 'default'} in {self.registry.home}")
+            return 0
+        previous = {}
+        if handle_signals:
+            previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for run_id in recover_stale_runs(self.registry, stale_after=0.0):
+                self.log(f"run {run_id} was left running by a dead worker; marked interrupted")
+            self.log(f"serving {self.registry.home} on device {self.device or 'default'}")
+            while not self._stop.is_set():
+                run_id = claim_next_run(self.registry, self.identity)
+                if run_id is not None:
+                    self.run_one(run_id)
+                elif self.exit_when_idle:
+                    break
+                else:
+                    self._stop.wait(self.idle_poll_s)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            lock.release()
+        self.log("exiting")
+        return 0
+
+    def run_one(self, run_id: int) -> None:
+        with self.registry.read() as session:
+            row = session.get(Run, run_id)
+            config, run_dir = dict(row.config), self.registry.home / row.folder
+        self.log(f"run {run_id} ({config.get('name')}): starting in {run_dir}")
+        reporter = RegistryReporter(self.registry, run_id)
+        self._reporter = reporter
+        if self._stop.is_set():  # a signal arrived between the claim and now
+            reporter.request_stop()
+        heartbeat = Heartbeat(self, run_id, reporter)
+        heartbeat.start()
+        try:
+            outcome = self.trainer_factory(config, run_dir, reporter, self.device).run()
+        except Exception as error:
+            reporter.flush()
+            self._fail(run_id, run_dir, error)
+            return
+        except BaseException:
+            # Second Ctrl-C: leave now; the last checkpoint on disk is where a resume continues.
+            reporter.flush()
+            settle_run(self.registry, run_id, self.identity, "interrupted", error="worker interrupted")
+            raise
+        finally:
+            heartbeat.stop()
+            self._reporter = None
+        reporter.flush()
+        # An early stop is a normal finish whose reason users still want to see where runs are listed.
+        reason = getattr(outcome, "reason", "") or None
+        settle_run(self.registry, run_id, self.identity, outcome.status, step=outcome.step, error=reason)
+        self.log(f"run {run_id}: {outcome.status} at step {outcome.step}" + (f" ({reason})" if reason else ""))
+
+    def _fail(self, run_id: int, run_dir: Path, error: Exception) -> None:
+        """The run keeps its metrics, samples and checkpoints; the error is shown where runs are
+        listed (one line) and kept whole in error.txt in the run folder."""
+        summary = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        full = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(full, encoding="utf-8")
+        settle_run(self.registry, run_id, self.identity, "failed", error=summary)
+        self.log(f"run {run_id}: failed: {summary}\n{full}")

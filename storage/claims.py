@@ -1,0 +1,68 @@
+"""The worker's side of a run's life: claim it, keep it alive, settle it.
+
+Every statement is guarded by `status='running' AND worker_pid=<ours>`: once a front end has
+declared a run orphaned (see liveness.py), a worker that wakes up again cannot overwrite it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select, update
+
+from .liveness import WorkerIdentity
+from .registry import Registry
+from .schema import Run
+
+FINAL_STATUSES = ("finished", "failed", "cancelled", "interrupted")
+
+
+def claim_next_run(registry: Registry, worker: WorkerIdentity) -> int | None:
+    """Atomically take the oldest queued run; its id, or None when the queue is empty."""
+    now = time.time()
+    oldest = select(Run.id).where(Run.status == "queued").order_by(Run.id).limit(1).scalar_subquery()
+    with registry.write() as session:
+        return session.execute(
+            update(Run)
+            .where(Run.id == oldest, Run.status == "queued")
+            .values(
+                status="running",
+                worker_pid=worker.pid,
+                worker_host=worker.host,
+                device=worker.device,
+                started_at=now,
+                heartbeat_at=now,
+                finished_at=None,
+                error=None,
+            )
+            .returning(Run.id)
+        ).scalar_one_or_none()
+
+
+def _ours(run_id: int, worker: WorkerIdentity):
+    return (Run.id == run_id, Run.status == "running", Run.worker_pid == worker.pid, Run.worker_host == worker.host)
+
+
+def beat(registry: Registry, run_id: int, worker: WorkerIdentity) -> bool:
+    """Refresh the heartbeat; False when the run is no longer ours (declared dead meanwhile)."""
+    with registry.write() as session:
+        result = session.execute(update(Run).where(*_ours(run_id, worker)).values(heartbeat_at=time.time()))
+    return result.rowcount == 1
+
+
+def settle_run(
+    registry: Registry,
+    run_id: int,
+    worker: WorkerIdentity,
+    status: str,
+    step: int | None = None,
+    error: str | None = None,
+) -> bool:
+    if status not in FINAL_STATUSES:
+        raise ValueError(f"a run ends as one of {FINAL_STATUSES}, not {status!r}")
+    values = {"status": status, "finished_at": time.time(), "heartbeat_at": time.time(), "error": error}
+    if step is not None:
+        values["progress_step"] = step
+    with registry.write() as session:
+        result = session.execute(update(Run).where(*_ours(run_id, worker)).values(**values))
+    return result.rowcount == 1

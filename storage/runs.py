@@ -1,0 +1,251 @@
+"""What front ends do with runs: queue, list, inspect, control, resume, delete, export.
+
+Every function takes the home folder (a path, None for the default, or an open Registry) and
+runs short transactions. Listing and inspecting first settle runs whose worker died, so no front
+end ever shows a crashed run as "running".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from .home import run_folder_name, runs_root
+from .liveness import recover_stale_runs
+from .registry import Registry, RegistryError, open_registry
+from .schema import Checkpoint, Metric, Run, Sample
+from .workers import ensure_worker
+
+__all__ = [
+    "RunInfo", "RunNotFound", "cancel_run", "delete_run", "ensure_worker", "export_lora", "get_run",
+    "list_runs", "queue_run", "request_sample", "request_save", "resume_run",
+]  # fmt: skip
+
+Home = Registry | str | os.PathLike | None
+RunRef = int | str
+
+
+class RunNotFound(RegistryError):
+    pass
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    name: str
+    status: str
+    model: str
+    algorithm: str
+    prompt_set: str | None
+    rewards: list[dict[str, Any]]
+    config: dict[str, Any]
+    folder: Path
+    device: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    progress_step: int
+    progress_total: int | None
+    error: str | None
+    worker_pid: int | None
+    heartbeat_at: float | None
+    cancel_requested: bool
+
+    @classmethod
+    def from_row(cls, run: Run, home: Path) -> RunInfo:
+        values = {name: getattr(run, name) for name in cls.__dataclass_fields__ if name != "folder"}
+        return cls(folder=home / run.folder, **values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "folder": str(self.folder)}
+
+
+def validate_config(config: dict[str, Any]):
+    """The typed config, or ConfigError (a ValueError) naming the bad field."""
+    from ..backend.training.config import TrainConfig
+
+    return TrainConfig.from_dict(config)
+
+
+def _unique_name(session: Session, wanted: str) -> str:
+    taken = set(session.scalars(select(Run.name).where(Run.name.like(f"{wanted}%"))))
+    name, number = wanted, 1
+    while name in taken:
+        number += 1
+        name = f"{wanted}-{number}"
+    return name
+
+
+def queue_run(home: Home, config: dict[str, Any], name: str | None = None) -> int:
+    """Validate `config` and queue it; the run id. The name is made unique with -2, -3, ..."""
+    registry = open_registry(home)
+    wanted = name or config.get("name") or "run"
+    cfg = validate_config({**config, "name": wanted})
+    with registry.write() as session:
+        final = _unique_name(session, wanted)
+        stored = {**cfg.to_dict(), "name": final}
+        run = Run(
+            name=final,
+            status="queued",
+            config=stored,
+            model=str(cfg.model),
+            prompt_set=cfg.prompts if isinstance(cfg.prompts, str) else None,
+            rewards=[reward.to_dict() for reward in cfg.rewards],
+            algorithm=str(cfg.algorithm),
+            folder="",
+            created_at=time.time(),
+            progress_step=0,
+            progress_total=int(cfg.iterations),
+        )
+        session.add(run)
+        session.flush()  # assigns the id the folder name needs
+        run.folder = (runs_root(registry.home) / run_folder_name(run.id, final)).relative_to(registry.home).as_posix()
+        run_id = run.id
+    (registry.home / run.folder).mkdir(parents=True, exist_ok=True)
+    return run_id
+
+
+def find_run_row(session: Session, ref: RunRef) -> Run:
+    if isinstance(ref, int) or str(ref).isdigit():
+        run = session.get(Run, int(ref))
+    else:
+        run = session.scalars(select(Run).where(Run.name == ref)).one_or_none()
+    if run is None:
+        raise RunNotFound(f"no run {ref!r}; `ngrpo runs list` shows them")
+    return run
+
+
+def list_runs(home: Home = None, status: str | None = None) -> list[RunInfo]:
+    """Newest first."""
+    registry = open_registry(home)
+    recover_stale_runs(registry)
+    query = select(Run).order_by(Run.id.desc())
+    if status is not None:
+        query = query.where(Run.status == status)
+    with registry.read() as session:
+        return [RunInfo.from_row(run, registry.home) for run in session.scalars(query)]
+
+
+def get_run(home: Home, run: RunRef) -> RunInfo:
+    registry = open_registry(home)
+    recover_stale_runs(registry)
+    with registry.read() as session:
+        return RunInfo.from_row(find_run_row(session, run), registry.home)
+
+
+def cancel_run(home: Home, run: RunRef) -> RunInfo:
+    """A queued or interrupted run is cancelled at once; a running one after its next checkpoint."""
+    registry = open_registry(home)
+    recover_stale_runs(registry)
+    with registry.write() as session:
+        row = find_run_row(session, run)
+        if row.status in ("queued", "interrupted"):
+            row.status, row.finished_at = "cancelled", time.time()
+        elif row.status == "running":
+            row.cancel_requested = True
+        else:
+            raise RegistryError(f"run {row.name!r} is already {row.status}")
+        return RunInfo.from_row(row, registry.home)
+
+
+def resume_run(home: Home, run: RunRef) -> RunInfo:
+    """Queue an interrupted, failed or cancelled run again; the trainer continues from its last
+    checkpoint. Call `ensure_worker` afterwards (front ends do) so someone picks it up."""
+    registry = open_registry(home)
+    recover_stale_runs(registry)
+    with registry.write() as session:
+        row = find_run_row(session, run)
+        if row.status not in ("interrupted", "failed", "cancelled"):
+            hint = " (queue a new run to train further)" if row.status == "finished" else ""
+            raise RegistryError(
+                f"run {row.name!r} is {row.status}; only interrupted, failed or cancelled runs resume{hint}"
+            )
+        row.status, row.error, row.finished_at, row.worker_pid = "queued", None, None, None
+        row.cancel_requested = row.save_requested = row.sample_requested = False
+        return RunInfo.from_row(row, registry.home)
+
+
+def _request(home: Home, run: RunRef, flag: str) -> RunInfo:
+    registry = open_registry(home)
+    with registry.write() as session:
+        row = find_run_row(session, run)
+        if row.status != "running":
+            raise RegistryError(f"run {row.name!r} is {row.status}, not running")
+        setattr(row, flag, True)
+        return RunInfo.from_row(row, registry.home)
+
+
+def request_save(home: Home, run: RunRef) -> RunInfo:
+    """Ask the worker for a checkpoint at the end of the current iteration."""
+    return _request(home, run, "save_requested")
+
+
+def request_sample(home: Home, run: RunRef) -> RunInfo:
+    """Ask the worker for evaluation samples at the end of the current iteration."""
+    return _request(home, run, "sample_requested")
+
+
+def delete_run(home: Home, run: RunRef) -> None:
+    """Forget a run that is not running, and delete its folder (images, checkpoints, LoRAs)."""
+    registry = open_registry(home)
+    recover_stale_runs(registry)
+    with registry.write() as session:
+        row = find_run_row(session, run)
+        if row.status == "running":
+            raise RegistryError(f"run {row.name!r} is running; cancel it first")
+        folder = (registry.home / row.folder).resolve()
+        for table in (Metric, Sample, Checkpoint):
+            session.execute(delete(table).where(table.run_id == row.id))
+        session.delete(row)
+    # Never follow a damaged path out of the runs folder.
+    if row.folder and folder.is_relative_to(runs_root(registry.home).resolve()) and folder.exists():
+        shutil.rmtree(folder)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_lora(home: Home, run: RunRef, step: int | None = None, out: str | os.PathLike | None = None) -> Path:
+    """Copy the LoRA of checkpoint `step` (default: the newest with one) to `out` (a file or a
+    folder such as ComfyUI's loras folder; default: the current folder); the copy's path.
+
+    The copy is checked against the hash recorded at checkpoint time, so a damaged file is never
+    handed out as a working LoRA.
+    """
+    registry = open_registry(home)
+    with registry.read() as session:
+        row = find_run_row(session, run)
+        query = select(Checkpoint).where(Checkpoint.run_id == row.id, Checkpoint.lora_path.is_not(None))
+        if step is not None:
+            query = query.where(Checkpoint.step == step)
+        checkpoint = session.scalars(query.order_by(Checkpoint.step.desc()).limit(1)).one_or_none()
+        name, folder = row.name, registry.home / row.folder
+    if checkpoint is None:
+        at = f" at step {step}" if step is not None else ""
+        raise RunNotFound(f"run {name!r} has no checkpoint with a LoRA{at}")
+    source = folder / checkpoint.lora_path
+    if not source.exists():
+        raise FileNotFoundError(f"the LoRA of run {name!r} step {checkpoint.step} is missing: {source}")
+    default_name = f"{name}-step{checkpoint.step}{source.suffix}"
+    target = Path(out) if out is not None else Path.cwd() / default_name
+    if target.is_dir():
+        target = target / default_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    if checkpoint.sha256 is not None and sha256_file(target) != checkpoint.sha256:
+        target.unlink()
+        raise RegistryError(f"the LoRA of run {name!r} step {checkpoint.step} does not match its recorded sha256")
+    return target

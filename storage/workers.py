@@ -1,0 +1,128 @@
+"""Starting a worker on demand, and making sure only one serves each device.
+
+A worker holds an OS lock on `workers/<device>.lock` in the home folder for its whole life. The
+kernel drops the lock when the process dies, however it dies, so "is a worker alive?" never
+depends on a pid file that a crash left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import exists, select
+
+from .home import worker_log
+from .registry import Registry, open_registry
+from .schema import Run
+
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def lock_file(home: Path, device: str | None) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", device or "default")
+    return home / "workers" / f"{name}.lock"
+
+
+class WorkerLock:
+    """Exclusive, non-blocking, released by the OS when the holder exits or is killed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handle = None
+
+    def acquire(self, wait_s: float = 0.0) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
+        deadline = time.monotonic() + wait_s
+        while not _try_lock(handle):
+            if time.monotonic() >= deadline:
+                handle.close()
+                return False
+            time.sleep(0.05)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")  # for people reading the folder; liveness uses the lock
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the descriptor releases the lock
+            self._handle = None
+
+
+def _try_lock(handle) -> bool:
+    if os.name == "nt":
+        import msvcrt
+
+        handle.seek(0)
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def worker_alive(home: Path, device: str | None = None) -> bool:
+    probe = WorkerLock(lock_file(home, device))
+    if probe.acquire():
+        probe.release()
+        return False
+    return True
+
+
+def worker_command(home: Path, device: str | None = None) -> tuple[list[str], dict[str, str]]:
+    # Inside ComfyUI this package is imported under its folder's name, not `neighbor_grpo`.
+    package = __name__.split(".")[0]
+    command = [sys.executable, "-m", package, "worker", "--home", str(home), "--exit-when-idle"]
+    if device is not None:
+        command += ["--device", device]
+    env = dict(os.environ)
+    if package != "neighbor_grpo":
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PACKAGE_ROOT.parent), env.get("PYTHONPATH")]))
+    return command, env
+
+
+def ensure_worker(home: Registry | str | os.PathLike | None = None, device: str | None = None) -> int | None:
+    """Start a detached worker if runs are queued and none serves `device`; the new pid, or None.
+
+    Its output goes to logs/worker.log in the home folder; it exits when the queue is empty.
+    Two front ends racing here may both start one: the loser finds the lock taken and exits.
+    """
+    registry = open_registry(home)
+    with registry.read() as session:
+        queued = session.scalar(select(exists().where(Run.status == "queued")))
+    if not queued or worker_alive(registry.home, device):
+        return None
+    command, env = worker_command(registry.home, device)
+    log = worker_log(registry.home)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    detach = (
+        {"creationflags": subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP}
+        if os.name == "nt"
+        else {"start_new_session": True}
+    )
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=registry.home,
+            env=env,
+            **detach,
+        )
+    return process.pid

@@ -1,0 +1,60 @@
+"""Shared fixtures. Tests never touch the network: hub lookups are switched off for the session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from neighbor_grpo.backend.models.base import Conditioning, FlowModel, SamplingDefaults  # noqa: E402
+
+
+class ToyTransformer(nn.Module):
+    """A per-pixel linear velocity field with a conditioning shift: cheap and differentiable."""
+
+    def __init__(self, channels: int = 4):
+        super().__init__()
+        self.to_q = nn.Conv2d(channels, channels, 1)
+        self.to_k = nn.Linear(8, channels)
+        self.calls: list[tuple[int, bool]] = []
+
+    def forward(self, x, pooled, sigma):
+        self.calls.append((x.shape[0], torch.is_grad_enabled()))
+        shift = self.to_k(pooled)[:, :, None, None]
+        return self.to_q(x) * (1 + sigma.view(-1, 1, 1, 1)) + shift
+
+
+class ToyFlowModel(FlowModel):
+    family = "toy"
+    defaults = SamplingDefaults(solver="euler", steps=4, shift=1.0, resolution=8)
+    lora_targets = ("to_q", "to_k")
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.transformer = ToyTransformer()
+
+    def encode_prompts(self, prompts):
+        pooled = torch.stack([torch.full((8,), float(len(p) % 7) / 7.0) for p in prompts])
+        return Conditioning(pooled[:, None, :], pooled)
+
+    def velocity(self, x, sigma, cond):
+        sigma = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1).expand(x.shape[0])
+        return self.transformer(x, cond.pooled, sigma)
+
+    def noise_shape(self, batch, resolution=None):
+        return (batch, 4, resolution or 8, resolution or 8)
+
+    def decode(self, latents):
+        return ((latents[:, :3] + 1) / 2).clamp(0, 1)
+
+
+@pytest.fixture
+def toy_model() -> ToyFlowModel:
+    return ToyFlowModel()
