@@ -37,8 +37,9 @@ def flux_shift(sigmas: torch.Tensor, mu: float) -> torch.Tensor:
     return out
 
 
-def flux_mu(image_tokens: int, base_tokens: int = 256, max_tokens: int = 4096,
-            base_shift: float = 0.5, max_shift: float = 1.15) -> float:
+def flux_mu(
+    image_tokens: int, base_tokens: int = 256, max_tokens: int = 4096, base_shift: float = 0.5, max_shift: float = 1.15
+) -> float:
     """μ grows linearly with the number of image tokens, as in FLUX.1."""
     slope = (max_shift - base_shift) / (max_tokens - base_tokens)
     return base_shift + slope * (image_tokens - base_tokens)
@@ -124,7 +125,9 @@ class _DpmSolver2M:
         self.previous_denoised: torch.Tensor | None = None
         self.previous_h: float | None = None
 
-    def __call__(self, velocity: VelocityFn, x: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, velocity: VelocityFn, x: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor
+    ) -> torch.Tensor:
         s, s_next = float(sigma), float(sigma_next)
         denoised = x - s * velocity(x, _sigma_like(sigma, x))
         if s_next == 0.0:

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from neighbor_grpo.backend.training.config import TrainConfig
 from neighbor_grpo.backend.training.reporting import ControlFlags
 from neighbor_grpo.backend.training.trainer import Trainer
@@ -35,15 +34,33 @@ REWARD = "eval/shapes_fidelity"
 
 def base_config(**changes) -> dict:
     config = {
-        "name": "bench", "model": "tiny", "prompts": "shapes:train", "rewards": [{"name": "shapes_fidelity"}],
-        "iterations": 100_000, "prompts_per_iteration": 4, "group_size": 12, "seed": 0, "checkpoint_every": 100_000,
-        "neighbor": {"sigma_p": 0.6, "solver": "dpmpp2m", "steps": 8, "anchors": 4, "trained_steps": 4,
-                     "quasi_norm_p": 0.8},
+        "name": "bench",
+        "model": "tiny",
+        "prompts": "shapes:train",
+        "rewards": [{"name": "shapes_fidelity"}],
+        "iterations": 100_000,
+        "prompts_per_iteration": 4,
+        "group_size": 12,
+        "seed": 0,
+        "checkpoint_every": 100_000,
+        "neighbor": {
+            "sigma_p": 0.6,
+            "solver": "dpmpp2m",
+            "steps": 8,
+            "anchors": 4,
+            "trained_steps": 4,
+            "quasi_norm_p": 0.8,
+        },
         "sde": {"steps": 25, "trained_steps": 14, "eta": 0.3},
         "lora": {"rank": 8, "alpha": 8},
         "optimizer": {"learning_rate": 1e-3, "micro_batch": 16},
-        "eval": {"every": 0, "prompts": "shapes:test", "seeds_per_prompt": 2, "gallery_size": 0,
-                 "gold": [{"name": "shapes_accuracy"}]},
+        "eval": {
+            "every": 0,
+            "prompts": "shapes:test",
+            "seeds_per_prompt": 2,
+            "gallery_size": 0,
+            "gold": [{"name": "shapes_accuracy"}],
+        },
     }
     for key, value in changes.items():
         section, _, leaf = key.partition(".")
@@ -70,8 +87,9 @@ class BudgetReporter:
             self.train_seconds += values["s_per_iter"]
             self.iterations.append({"step": step, **values})
         if REWARD in values:
-            self.evals.append({"step": step, "train_seconds": self.train_seconds, "reward": values[REWARD],
-                               "gold": values[GOLD]})
+            self.evals.append(
+                {"step": step, "train_seconds": self.train_seconds, "reward": values[REWARD], "gold": values[GOLD]}
+            )
 
     def poll(self) -> ControlFlags:
         if self.train_seconds >= self.budget:
@@ -100,17 +118,27 @@ def train_for(config: dict, budget: float, evaluations: int, label: str) -> dict
     speeds = [row["s_per_iter"] for row in reporter.iterations[1:]] or [reporter.iterations[0]["s_per_iter"]]
     first = reporter.iterations[0]
     result = {
-        "label": label, "iterations": len(reporter.iterations), "train_seconds": reporter.train_seconds,
-        "wall_seconds": wall, "s_per_iter": statistics.median(speeds), "nfe_old": first["nfe_old"],
-        "nfe_theta": first["nfe_theta"], "curve": reporter.evals,
-        "reward_before": reporter.evals[0]["reward"], "reward_after": reporter.evals[-1]["reward"],
-        "gold_before": reporter.evals[0]["gold"], "gold_after": reporter.evals[-1]["gold"],
+        "label": label,
+        "iterations": len(reporter.iterations),
+        "train_seconds": reporter.train_seconds,
+        "wall_seconds": wall,
+        "s_per_iter": statistics.median(speeds),
+        "nfe_old": first["nfe_old"],
+        "nfe_theta": first["nfe_theta"],
+        "curve": reporter.evals,
+        "reward_before": reporter.evals[0]["reward"],
+        "reward_after": reporter.evals[-1]["reward"],
+        "gold_before": reporter.evals[0]["gold"],
+        "gold_after": reporter.evals[-1]["gold"],
         "best_reward": max(e["reward"] for e in reporter.evals),
         "flat_group_fraction": statistics.mean(r["flat_group_fraction"] for r in reporter.iterations),
     }
-    print(f"{label:28s} {result['iterations']:4d} it  {result['s_per_iter']:.2f} s/it  reward "
-          f"{result['reward_before']:.3f} → {result['reward_after']:.3f}  gold {result['gold_before']:.3f} → "
-          f"{result['gold_after']:.3f}  flat {result['flat_group_fraction']:.2f}", flush=True)
+    print(
+        f"{label:28s} {result['iterations']:4d} it  {result['s_per_iter']:.2f} s/it  reward "
+        f"{result['reward_before']:.3f} → {result['reward_after']:.3f}  gold {result['gold_before']:.3f} → "
+        f"{result['gold_after']:.3f}  flat {result['flat_group_fraction']:.2f}",
+        flush=True,
+    )
     return result
 
 
@@ -149,10 +177,15 @@ def plot(results: dict, folder: Path) -> list[str]:
     fig, axis = plt.subplots(figsize=(8, 4))
     labels = [a["label"] for a in ablations]
     xs = range(len(labels))
-    axis.bar([x - 0.2 for x in xs], [a["reward_after"] - a["reward_before"] for a in ablations], 0.4,
-             label="Δ held-out reward")
-    axis.bar([x + 0.2 for x in xs], [a["gold_after"] - a["gold_before"] for a in ablations], 0.4,
-             label="Δ gold accuracy")
+    axis.bar(
+        [x - 0.2 for x in xs],
+        [a["reward_after"] - a["reward_before"] for a in ablations],
+        0.4,
+        label="Δ held-out reward",
+    )
+    axis.bar(
+        [x + 0.2 for x in xs], [a["gold_after"] - a["gold_before"] for a in ablations], 0.4, label="Δ gold accuracy"
+    )
     axis.set_xticks(list(xs), labels, rotation=30, ha="right")
     axis.axhline(0, color="black", linewidth=0.8)
     axis.legend()
@@ -193,16 +226,22 @@ def main() -> None:
     t_sde = time_to_reach(sde["curve"], target)
     t_neighbor = time_to_reach(neighbor["curve"], target)
     results = {
-        "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
-                    "torch": torch.__version__, "cuda": torch.cuda.is_available()},
-        "budget_seconds": budget, "ablation_budget_seconds": ablation_budget,
+        "machine": {
+            "cpu_threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "cuda": torch.cuda.is_available(),
+        },
+        "budget_seconds": budget,
+        "ablation_budget_seconds": ablation_budget,
         "s_per_iter": {"neighbor_grpo": neighbor["s_per_iter"], "sde_grpo": sde["s_per_iter"]},
         "cost_ratio": sde["s_per_iter"] / neighbor["s_per_iter"],
         "target_reward": target,
         "time_to_target_seconds": {"neighbor_grpo": t_neighbor, "sde_grpo": t_sde},
         "time_to_target_ratio": (t_sde / t_neighbor) if t_neighbor and t_sde else None,
         "heldout_fidelity": {k: {"before": v["gold_before"], "after": v["gold_after"]} for k, v in main_runs.items()},
-        "main": main_runs, "ablations": ablations,
+        "main": main_runs,
+        "ablations": ablations,
     }
     results["plots"] = plot(results, args.plots)
 
@@ -211,18 +250,24 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for key, rollout in (("sde_grpo", "Euler–Maruyama SDE, 25 steps"), ("neighbor_grpo", "DPM++(2M) ODE, 8 steps")):
         r = main_runs[key]
-        print(f"| {r['label']} | {rollout} | {r['nfe_old']:.0f} | {r['nfe_theta']:.2f} | {r['s_per_iter']:.2f} | "
-              f"{r['reward_before']:.3f} → {r['reward_after']:.3f} | {r['gold_before']:.3f} → {r['gold_after']:.3f} |")
+        print(
+            f"| {r['label']} | {rollout} | {r['nfe_old']:.0f} | {r['nfe_theta']:.2f} | {r['s_per_iter']:.2f} | "
+            f"{r['reward_before']:.3f} → {r['reward_after']:.3f} | {r['gold_before']:.3f} → {r['gold_after']:.3f} |"
+        )
     print(f"\ncost ratio (SDE s/iter ÷ Neighbor s/iter): {results['cost_ratio']:.2f}×")
     ratio = results["time_to_target_ratio"]
-    print(f"SDE best held-out reward {target:.3f}: SDE reached it at {t_sde:.0f} s, Neighbor GRPO at "
-          f"{'never' if t_neighbor is None else f'{t_neighbor:.0f} s'}"
-          f"{'' if ratio is None else f' ({ratio:.1f}× sooner)'}")
+    print(
+        f"SDE best held-out reward {target:.3f}: SDE reached it at {t_sde:.0f} s, Neighbor GRPO at "
+        f"{'never' if t_neighbor is None else f'{t_neighbor:.0f} s'}"
+        f"{'' if ratio is None else f' ({ratio:.1f}× sooner)'}"
+    )
     print("\n| ablation | iterations | held-out reward | gold accuracy | flat groups |")
     print("|---|---|---|---|---|")
     for a in ablations:
-        print(f"| {a['label']} | {a['iterations']} | {a['reward_before']:.3f} → {a['reward_after']:.3f} | "
-              f"{a['gold_before']:.3f} → {a['gold_after']:.3f} | {a['flat_group_fraction']:.2f} |")
+        print(
+            f"| {a['label']} | {a['iterations']} | {a['reward_before']:.3f} → {a['reward_after']:.3f} | "
+            f"{a['gold_before']:.3f} → {a['gold_after']:.3f} | {a['flat_group_fraction']:.2f} |"
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"\nwrote {args.json} and {', '.join(results['plots'])}")

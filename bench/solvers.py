@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from neighbor_grpo.backend import solvers
 from neighbor_grpo.backend.models.registry import load_model
 from neighbor_grpo.backend.sampling import generate
@@ -42,16 +41,31 @@ def main() -> None:
             images = generate(model, prompts, seeds, solver=solver, steps=steps)
             seconds = time.perf_counter() - started
             summary = checker.attribute_accuracy(checker.check_batch(images, prompts))
-            rows.append({"solver": solver, "steps": steps, "nfe": solvers.evaluations(solver, steps),
-                         "seconds": seconds, "images": len(prompts), **summary})
-            print(f"{solver:8s} steps {steps:3d}  NFE {rows[-1]['nfe']:3d}  mean {summary['mean']:.3f}  "
-                  f"all {summary['all']:.3f}  {seconds:6.2f} s", flush=True)
+            rows.append(
+                {
+                    "solver": solver,
+                    "steps": steps,
+                    "nfe": solvers.evaluations(solver, steps),
+                    "seconds": seconds,
+                    "images": len(prompts),
+                    **summary,
+                }
+            )
+            print(
+                f"{solver:8s} steps {steps:3d}  NFE {rows[-1]['nfe']:3d}  mean {summary['mean']:.3f}  "
+                f"all {summary['all']:.3f}  {seconds:6.2f} s",
+                flush=True,
+            )
 
-    header = "| solver | steps | NFE | attribute acc. | all correct | shape | colour | background | position | s / 120 img |"
+    header = (
+        "| solver | steps | NFE | attribute acc. | all correct | shape | colour | background | position | s / 120 img |"
+    )
     lines = [header, "|" + "---|" * 10]
     for r in rows:
-        lines.append(f"| {r['solver']} | {r['steps']} | {r['nfe']} | {r['mean']:.3f} | {r['all']:.3f} | {r['shape']:.3f} | "
-                     f"{r['colour']:.3f} | {r['background']:.3f} | {r['position']:.3f} | {r['seconds']:.2f} |")
+        lines.append(
+            f"| {r['solver']} | {r['steps']} | {r['nfe']} | {r['mean']:.3f} | {r['all']:.3f} | {r['shape']:.3f} | "
+            f"{r['colour']:.3f} | {r['background']:.3f} | {r['position']:.3f} | {r['seconds']:.2f} |"
+        )
     table = "\n".join(lines)
     print(table)
     machine = {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__}

@@ -19,12 +19,22 @@ FINAL_STATUSES = ("finished", "failed", "cancelled", "interrupted")
 
 def claim_next_run(registry: Registry, worker: WorkerIdentity) -> int | None:
     """Atomically take the oldest queued run; its id, or None when the queue is empty."""
-    now = time.time()
     oldest = select(Run.id).where(Run.status == "queued").order_by(Run.id).limit(1).scalar_subquery()
+    return _claim(registry, worker, oldest)
+
+
+def claim_run(registry: Registry, worker: WorkerIdentity, run_id: int) -> int | None:
+    """Atomically take one particular queued run (a foreground `ngrpo train`); None if it is not
+    queued any more (a worker took it first)."""
+    return _claim(registry, worker, run_id)
+
+
+def _claim(registry: Registry, worker: WorkerIdentity, run_id) -> int | None:
+    now = time.time()
     with registry.write() as session:
         return session.execute(
             update(Run)
-            .where(Run.id == oldest, Run.status == "queued")
+            .where(Run.id == run_id, Run.status == "queued")
             .values(
                 status="running",
                 worker_pid=worker.pid,

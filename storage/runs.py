@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from .home import run_folder_name, runs_root
 from .liveness import recover_stale_runs
 from .registry import Registry, RegistryError, open_registry
-from .schema import Checkpoint, Metric, Run, Sample
+from .schema import Checkpoint, Metric, PromptSet, Run, Sample
 from .workers import ensure_worker
 
 __all__ = [
@@ -84,6 +84,17 @@ def _unique_name(session: Session, wanted: str) -> str:
     return name
 
 
+def _freeze_prompts(session: Session, prompts: str | list[str]) -> str | list[str]:
+    """Built-in set names stay names; a registry prompt set or a .txt file becomes its list, so
+    the worker trains what the user saw when queueing, whatever its working folder."""
+    from ..backend.prompts import BUILTIN_SETS, resolve_prompts
+
+    if not isinstance(prompts, str) or prompts in BUILTIN_SETS:
+        return prompts
+    saved = session.scalars(select(PromptSet.prompts).where(PromptSet.name == prompts)).one_or_none()
+    return list(saved) if saved is not None else resolve_prompts(prompts)
+
+
 def queue_run(home: Home, config: dict[str, Any], name: str | None = None) -> int:
     """Validate `config` and queue it; the run id. The name is made unique with -2, -3, ..."""
     registry = open_registry(home)
@@ -92,6 +103,8 @@ def queue_run(home: Home, config: dict[str, Any], name: str | None = None) -> in
     with registry.write() as session:
         final = _unique_name(session, wanted)
         stored = {**cfg.to_dict(), "name": final}
+        stored["prompts"] = _freeze_prompts(session, stored["prompts"])
+        stored["eval"]["prompts"] = _freeze_prompts(session, stored["eval"]["prompts"])
         run = Run(
             name=final,
             status="queued",

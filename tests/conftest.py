@@ -8,11 +8,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from neighbor_grpo.backend.models.base import Conditioning, FlowModel, SamplingDefaults  # noqa: E402
+import pytest
+import torch
+from neighbor_grpo.backend.models.base import Conditioning, FlowModel, SamplingDefaults
+from torch import nn
 
 
 class ToyTransformer(nn.Module):

@@ -67,8 +67,9 @@ def surrogate_log_policy(
     return torch.log_softmax(-distance / tau, dim=-1)
 
 
-def leaping_anchor(model: FlowModel, x: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor,
-                   cond: Conditioning) -> torch.Tensor:
+def leaping_anchor(
+    model: FlowModel, x: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor, cond: Conditioning
+) -> torch.Tensor:
     """Eq. 8's train solver: one Euler step of the current model from the anchor's state."""
     velocity = model.velocity(x, sigma, cond)
     return x + (sigma_next - sigma).view(-1, *([1] * (x.ndim - 1))).to(x.dtype) * velocity
@@ -112,16 +113,24 @@ class NeighborGRPO:
         return self.settings.anchors / self.group_size * self.settings.trained_steps
 
     @torch.no_grad()
-    def rollout(self, model: FlowModel, cond: Conditioning, base_noise: torch.Tensor,
-                generator: torch.Generator) -> NeighborRollout:
+    def rollout(
+        self, model: FlowModel, cond: Conditioning, base_noise: torch.Tensor, generator: torch.Generator
+    ) -> NeighborRollout:
         """cond and base_noise have one row per prompt; returns P·G deterministic trajectories."""
-        noise = torch.cat([perturb_noise(b.cpu(), self.group_size, self.settings.sigma_p, generator)
-                           for b in base_noise]).to(model.device, model.dtype)
+        noise = torch.cat(
+            [perturb_noise(b.cpu(), self.group_size, self.settings.sigma_p, generator) for b in base_noise]
+        ).to(model.device, model.dtype)
         group_cond = cond.repeat_each(self.group_size)
-        solution = solvers.solve(lambda x, s: model.velocity(x, s, group_cond), noise,
-                                 self.sigmas.to(model.device), self.settings.solver, return_trajectory=True)
-        return NeighborRollout(torch.stack(solution.trajectory), self.sigmas, group_cond,
-                               groups=len(cond), group_size=self.group_size)
+        solution = solvers.solve(
+            lambda x, s: model.velocity(x, s, group_cond),
+            noise,
+            self.sigmas.to(model.device),
+            self.settings.solver,
+            return_trajectory=True,
+        )
+        return NeighborRollout(
+            torch.stack(solution.trajectory), self.sigmas, group_cond, groups=len(cond), group_size=self.group_size
+        )
 
     def advantages(self, combined: torch.Tensor) -> torch.Tensor:
         """Combined per-group z-scored rewards [P·G] → Eq. 11 advantages [P, G]."""
@@ -140,8 +149,9 @@ class NeighborGRPO:
         ]
         self._old_log_probs = {}
 
-    def accumulate_gradients(self, model: FlowModel, rollout: NeighborRollout, advantages: torch.Tensor,
-                             micro_batch: int, autocast) -> TrainStats:
+    def accumulate_gradients(
+        self, model: FlowModel, rollout: NeighborRollout, advantages: torch.Tensor, micro_batch: int, autocast
+    ) -> TrainStats:
         """Forward and backward every planned (step, group, anchor) once; the caller steps the
         optimizer. The loss is −J averaged over all planned anchors."""
         s, stats = self.settings, TrainStats()
@@ -158,12 +168,18 @@ class NeighborGRPO:
             with autocast():
                 anchor = leaping_anchor(model, x, sigmas[steps], sigmas[steps + 1], rollout.cond.select(rows))
             log_probs = surrogate_log_policy(anchor.float(), candidates.float(), s.tau, s.distance)
-            old = torch.stack([self._old_log_probs.setdefault(key, lp.detach())
-                               for key, lp in zip(chunk, log_probs, strict=True)])
-            objective, clipped = grpo_clipped_objective(log_probs, old, advantages[groups].to(log_probs), s.clip_epsilon)
+            old = torch.stack(
+                [self._old_log_probs.setdefault(key, lp.detach()) for key, lp in zip(chunk, log_probs, strict=True)]
+            )
+            objective, clipped = grpo_clipped_objective(
+                log_probs, old, advantages[groups].to(log_probs), s.clip_epsilon
+            )
             loss = -objective.sum() / total
             loss.backward()
-            stats.add(loss=loss.item(), clip_fraction=clipped.float().mean().item() * len(chunk) / total,
-                      policy_entropy=-(log_probs.exp() * log_probs).sum(-1).mean().item() * len(chunk) / total,
-                      passes=len(chunk))
+            stats.add(
+                loss=loss.item(),
+                clip_fraction=clipped.float().mean().item() * len(chunk) / total,
+                policy_entropy=-(log_probs.exp() * log_probs).sum(-1).mean().item() * len(chunk) / total,
+                passes=len(chunk),
+            )
         return stats

@@ -90,8 +90,9 @@ class SdeGRPO:
         return gaussian_log_prob(x_next.float(), mean.float(), std.float())
 
     @torch.no_grad()
-    def rollout(self, model: FlowModel, cond: Conditioning, base_noise: torch.Tensor,
-                generator: torch.Generator) -> SdeRollout:
+    def rollout(
+        self, model: FlowModel, cond: Conditioning, base_noise: torch.Tensor, generator: torch.Generator
+    ) -> SdeRollout:
         group_cond = cond.repeat_each(self.group_size)
         x = base_noise.repeat_interleave(self.group_size, dim=0).to(model.device, model.dtype)
         sigmas = self.sigmas.to(model.device)
@@ -105,8 +106,14 @@ class SdeGRPO:
             log_probs.append(gaussian_log_prob(x_next.float(), mean.float(), std.float()))
             states.append(x_next)
             x = x_next
-        return SdeRollout(torch.stack(states), torch.stack(log_probs), self.sigmas, group_cond,
-                          groups=len(cond), group_size=self.group_size)
+        return SdeRollout(
+            torch.stack(states),
+            torch.stack(log_probs),
+            self.sigmas,
+            group_cond,
+            groups=len(cond),
+            group_size=self.group_size,
+        )
 
     def advantages(self, combined: torch.Tensor) -> torch.Tensor:
         """Standard GRPO: per-group z-scores, clipped (DanceGRPO clips at ±5)."""
@@ -118,8 +125,9 @@ class SdeGRPO:
         steps = sorted(rng.sample(range(self.settings.steps), self.settings.trained_steps))
         self._plan = [(j, row) for j in steps for row in range(rollout.states.shape[1])]
 
-    def accumulate_gradients(self, model: FlowModel, rollout: SdeRollout, advantages: torch.Tensor,
-                             micro_batch: int, autocast) -> TrainStats:
+    def accumulate_gradients(
+        self, model: FlowModel, rollout: SdeRollout, advantages: torch.Tensor, micro_batch: int, autocast
+    ) -> TrainStats:
         stats, total = TrainStats(), len(self._plan)
         flat_advantages = advantages.reshape(-1)
         sigmas = rollout.sigmas.to(model.device)
@@ -127,11 +135,20 @@ class SdeGRPO:
             steps = torch.tensor([j for j, _ in chunk], device=model.device)
             rows = torch.tensor([r for _, r in chunk], device=model.device)
             with autocast():
-                log_probs = self._step_log_prob(model, rollout.states[steps, rows], rollout.states[steps + 1, rows],
-                                                steps, rollout.cond.select(rows), sigmas)
+                log_probs = self._step_log_prob(
+                    model,
+                    rollout.states[steps, rows],
+                    rollout.states[steps + 1, rows],
+                    steps,
+                    rollout.cond.select(rows),
+                    sigmas,
+                )
             objective, clipped = grpo_clipped_objective(
-                log_probs, rollout.old_log_probs[steps, rows], flat_advantages[rows].to(log_probs),
-                self.settings.clip_epsilon)
+                log_probs,
+                rollout.old_log_probs[steps, rows],
+                flat_advantages[rows].to(log_probs),
+                self.settings.clip_epsilon,
+            )
             loss = -objective.sum() / total
             loss.backward()
             stats.add(loss=loss.item(), clip_fraction=clipped.float().sum().item() / total, passes=len(chunk))

@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
         sub = actions.add_parser(name, help=help)
         sub.add_argument("--home", help=HOME_HELP)
         if run_arg:
-            sub.add_argument("run", metavar="RUN", help="run id or name")
+            sub.add_argument("target", metavar="RUN", help="run id or name")
         sub.set_defaults(run=handler)
         return sub
 
@@ -80,7 +80,7 @@ def run_show(args: argparse.Namespace) -> int:
     from ...storage.history import latest_metrics, list_checkpoints
     from ...storage.runs import get_run
 
-    run = get_run(args.home, args.run)
+    run = get_run(args.home, args.target)
     metrics = latest_metrics(args.home, run.id)
     checkpoints = list_checkpoints(args.home, run.id)
     if args.json:
@@ -112,7 +112,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_cancel(args: argparse.Namespace) -> int:
     from ...storage.runs import cancel_run
 
-    run = cancel_run(args.home, args.run)
+    run = cancel_run(args.home, args.target)
     print(f"run {run.id} ({run.name}): " + ("cancel requested" if run.status == "running" else run.status))
     return 0
 
@@ -120,7 +120,7 @@ def run_cancel(args: argparse.Namespace) -> int:
 def run_resume(args: argparse.Namespace) -> int:
     from ...storage.runs import ensure_worker, resume_run
 
-    run = resume_run(args.home, args.run)
+    run = resume_run(args.home, args.target)
     print(f"run {run.id} ({run.name}) queued; it continues from its last checkpoint")
     if not args.no_worker and (pid := ensure_worker(args.home)) is not None:
         print(f"started a worker (pid {pid})")
@@ -130,7 +130,7 @@ def run_resume(args: argparse.Namespace) -> int:
 def run_save(args: argparse.Namespace) -> int:
     from ...storage.runs import request_save
 
-    run = request_save(args.home, args.run)
+    run = request_save(args.home, args.target)
     print(f"run {run.id} ({run.name}): checkpoint requested")
     return 0
 
@@ -138,7 +138,7 @@ def run_save(args: argparse.Namespace) -> int:
 def run_sample(args: argparse.Namespace) -> int:
     from ...storage.runs import request_sample
 
-    run = request_sample(args.home, args.run)
+    run = request_sample(args.home, args.target)
     print(f"run {run.id} ({run.name}): samples requested")
     return 0
 
@@ -146,7 +146,7 @@ def run_sample(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from ...storage.runs import export_lora
 
-    path = export_lora(args.home, args.run, step=args.step, out=args.out)
+    path = export_lora(args.home, args.target, step=args.step, out=args.out)
     print(f"wrote {path}")
     return 0
 
@@ -154,7 +154,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_delete(args: argparse.Namespace) -> int:
     from ...storage.runs import delete_run, get_run
 
-    run = get_run(args.home, args.run)
+    run = get_run(args.home, args.target)
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError("deleting needs confirmation: pass --yes")

@@ -45,8 +45,13 @@ def run(args: argparse.Namespace) -> int:
     steps = args.steps or model.defaults.steps
     with tqdm(total=steps, desc="sampling", unit="step") as bar:
         images = generate(
-            model, [p for p, _ in pairs], [s for _, s in pairs],
-            solver=args.solver, steps=steps, shift=args.shift, callback=lambda _: bar.update(1),
+            model,
+            [p for p, _ in pairs],
+            [s for _, s in pairs],
+            solver=args.solver,
+            steps=steps,
+            shift=args.shift,
+            callback=lambda _: bar.update(1),
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     to_pil(grid(images, columns=len(seeds)), scale=args.scale).save(args.out)

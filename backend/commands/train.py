@@ -1,4 +1,6 @@
-"""`ngrpo train --config configs/X.yaml`: train in the foreground with a progress bar."""
+"""`ngrpo train --config configs/X.yaml`: train in the foreground with a progress bar, or
+`--queue` it for the background worker. Either way the run is in the registry, so every front end
+sees it, and `ngrpo runs resume` continues it from its last checkpoint."""
 
 from __future__ import annotations
 
@@ -10,17 +12,24 @@ import yaml
 from tqdm import tqdm
 
 from ..training.config import load_config
-from ..training.reporting import CheckpointRecord, ControlFlags, JsonlReporter, Reporter, SampleRecord
+from ..training.reporting import CheckpointRecord, ControlFlags, Reporter, SampleRecord
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("train", help="align a model with Neighbor GRPO (or the SDE baseline)")
     parser.add_argument("--config", type=Path, required=True, help="YAML config (see configs/)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting, e.g. --set iterations=20 --set neighbor.sigma_p=0.3")
-    parser.add_argument("--run-dir", type=Path, help="run folder (default runs/<name>); an existing one resumes")
-    parser.add_argument("--name", help="run name (default: the config's)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set iterations=20 --set neighbor.sigma_p=0.3",
+    )
+    parser.add_argument("--name", help="run name (default: the config's; made unique with -2, -3 …)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: the config's, auto)")
+    parser.add_argument("--queue", action="store_true", help="queue the run for the background worker and return")
+    parser.add_argument("--home", help="registry and run folders (default: $NGRPO_HOME, else the user data folder)")
     parser.set_defaults(run=run)
 
 
@@ -69,20 +78,41 @@ class ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.trainer import Trainer
+    from ...storage import ensure_worker, get_run, queue_run
+    from ...storage.claims import claim_run
+    from ..worker import Worker, build_trainer
 
     overrides = parse_overrides(args.overrides)
-    if args.name:
-        overrides["name"] = args.name
     config = load_config(args.config, overrides)
-    run_dir = args.run_dir or Path("runs") / config.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
-    reporter = ProgressBar(JsonlReporter(run_dir), config.iterations, 0)
+    if args.device:
+        config.device = args.device
+    run_id = queue_run(args.home, config.to_dict(), args.name)
+    info = get_run(args.home, run_id)
+    if args.queue:
+        pid = ensure_worker(args.home)
+        worker = f"started worker pid {pid}" if pid else "a worker is already running"
+        print(f"queued run {run_id} ({info.name}); {worker}. Follow it with `ngrpo runs show {run_id}`")
+        return 0
+
+    worker = Worker(args.home, device=args.device)
+    if claim_run(worker.registry, worker.identity, run_id) is None:
+        print(f"run {run_id} ({info.name}) was taken by a background worker; follow it with `ngrpo runs show {run_id}`")
+        return 0
+    bars: list[ProgressBar] = []
+
+    def with_progress_bar(config_dict, run_dir, reporter, device):
+        bars.append(ProgressBar(reporter, config.iterations, 0))
+        return build_trainer(config_dict, run_dir, bars[-1], device)
+
+    worker.trainer_factory = with_progress_bar
     started = time.perf_counter()
-    outcome = Trainer(config, run_dir, reporter, device=args.device).run()
-    reporter.bar.close()
+    print(f"run {run_id} ({info.name}) in {info.folder}")
+    worker.run_one(run_id)
+    for bar in bars:
+        bar.bar.close()
+    info = get_run(args.home, run_id)
     minutes = (time.perf_counter() - started) / 60
-    print(f"{outcome.status} at iteration {outcome.step} in {minutes:.1f} min{': ' + outcome.reason if outcome.reason else ''}")
-    print(f"run folder: {run_dir}  (metrics.jsonl, samples/, checkpoints/*/lora.safetensors)")
-    return 0
+    reason = f": {info.error}" if info.error else ""
+    print(f"{info.status} at iteration {info.progress_step} in {minutes:.1f} min{reason}")
+    print(f"run folder: {info.folder}  (samples/, checkpoints/step-*/lora.safetensors)")
+    return 0 if info.status == "finished" else 1

@@ -67,8 +67,11 @@ def pretrain(settings: PretrainSettings, out: Path, progress: bool = True) -> Ti
         x_sigma = (1.0 - s) * x0 + s * noise
         context, pooled = model.text_encoder(pool_ids[index])
         prediction = model.transformer(
-            hidden_states=x_sigma, encoder_hidden_states=context, pooled_projections=pooled,
-            timestep=sigma * 1000.0, return_dict=False,
+            hidden_states=x_sigma,
+            encoder_hidden_states=context,
+            pooled_projections=pooled,
+            timestep=sigma * 1000.0,
+            return_dict=False,
         )[0]
         loss = torch.nn.functional.mse_loss(prediction, noise - x0)
         optimizer.zero_grad(set_to_none=True)
@@ -83,11 +86,14 @@ def pretrain(settings: PretrainSettings, out: Path, progress: bool = True) -> Ti
             bar.set_postfix(loss=f"{loss.item():.4f}")
 
     minutes = (time.perf_counter() - started) / 60.0
-    ema.save(out, metadata={
-        "ngrpo.pretrain.steps": str(settings.steps),
-        "ngrpo.pretrain.seed": str(settings.seed),
-        "ngrpo.pretrain.batch_size": str(settings.batch_size),
-        "ngrpo.pretrain.minutes": f"{minutes:.1f}",
-        "ngrpo.pretrain.threads": str(torch.get_num_threads()),
-    })
+    ema.save(
+        out,
+        metadata={
+            "ngrpo.pretrain.steps": str(settings.steps),
+            "ngrpo.pretrain.seed": str(settings.seed),
+            "ngrpo.pretrain.batch_size": str(settings.batch_size),
+            "ngrpo.pretrain.minutes": f"{minutes:.1f}",
+            "ngrpo.pretrain.threads": str(torch.get_num_threads()),
+        },
+    )
     return ema.eval()

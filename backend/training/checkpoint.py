@@ -33,8 +33,11 @@ class RngStates:
     generator: torch.Generator
 
     def capture(self) -> dict:
-        states = {"python": self.python.getstate(), "generator": self.generator.get_state(),
-                  "torch": torch.get_rng_state()}
+        states = {
+            "python": self.python.getstate(),
+            "generator": self.generator.get_state(),
+            "torch": torch.get_rng_state(),
+        }
         if torch.cuda.is_available():
             states["cuda"] = torch.cuda.get_rng_state_all()
         return states
@@ -59,8 +62,16 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(root: Path, step: int, weights: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
-                    scheduler, rng: RngStates, state: dict, extra_files: dict[str, callable] | None = None) -> Path:
+def save_checkpoint(
+    root: Path,
+    step: int,
+    weights: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    rng: RngStates,
+    state: dict,
+    extra_files: dict[str, callable] | None = None,
+) -> Path:
     """Write a complete checkpoint for `step`; `extra_files` maps file names to writer callbacks."""
     final = folder_for(root, step)
     temporary = root / f".{final.name}.tmp-{os.getpid()}"
@@ -86,7 +97,7 @@ def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
     found = []
     for path in root.iterdir():
         if path.is_dir() and path.name.startswith(_PREFIX) and (path / STATE).is_file():
-            found.append((int(path.name[len(_PREFIX):]), path))
+            found.append((int(path.name[len(_PREFIX) :]), path))
     return sorted(found)
 
 
@@ -95,8 +106,9 @@ def latest_checkpoint(root: Path) -> Path | None:
     return checkpoints[-1][1] if checkpoints else None
 
 
-def load_checkpoint(folder: Path, optimizer: torch.optim.Optimizer, scheduler,
-                    rng: RngStates) -> tuple[dict[str, torch.Tensor], dict]:
+def load_checkpoint(
+    folder: Path, optimizer: torch.optim.Optimizer, scheduler, rng: RngStates
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Restore optimizer, scheduler and RNG in place; return (weights, state)."""
     weights = load_file(str(folder / WEIGHTS))
     optimizer.load_state_dict(torch.load(folder / OPTIMIZER, weights_only=True))

@@ -175,13 +175,20 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"unknown setting(s) {', '.join(prefix + u for u in unknown)}; allowed: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(prefix + u for u in unknown)}; allowed: {', '.join(sorted(known))}"
+        )
     values = {name: _convert(hints[name], value, prefix + name) for name, value in data.items()}
     return cls(**values)
 
 
 def _convert(hint: Any, value: Any, name: str) -> Any:
     origin, args = get_origin(hint), get_args(hint)
+    if hint is RewardSpec:  # before the dataclass branch: "name:weight" strings are allowed too
+        try:
+            return RewardSpec.from_dict(value)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{name}: {error}") from None
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, name + ".")
     if origin is Literal:
@@ -206,11 +213,6 @@ def _convert(hint: Any, value: Any, name: str) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(f"{name} must be a list of {len(args)} values, got {value!r}")
         return tuple(_convert(a, v, name) for a, v in zip(args, value, strict=True))
-    if hint is RewardSpec:
-        try:
-            return RewardSpec.from_dict(value)
-        except ValueError as error:
-            raise ConfigError(f"{name}: {error}") from None
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{name} must be true or false, got {value!r}")

@@ -41,8 +41,12 @@ class EarlyStop:
         return self.patience > 0 and self.strikes >= self.patience
 
     def state(self) -> dict:
-        return {"best_gold": self.best_gold, "reward_at_best": self.reward_at_best, "strikes": self.strikes,
-                "history": self.history}
+        return {
+            "best_gold": self.best_gold,
+            "reward_at_best": self.reward_at_best,
+            "strikes": self.strikes,
+            "history": self.history,
+        }
 
     def restore(self, state: dict) -> None:
         self.best_gold, self.reward_at_best = state["best_gold"], state["reward_at_best"]
@@ -63,11 +67,20 @@ class Evaluator:
     @torch.no_grad()
     def evaluate(self, model: FlowModel, step: int, reporter: Reporter) -> dict[str, float]:
         n = self.config.neighbor
-        images = torch.cat([
-            generate(model, self.prompts[i : i + _BATCH], self.seeds[i : i + _BATCH], solver=n.solver,
-                     steps=n.steps, shift=n.shift, resolution=self.config.resolution)
-            for i in range(0, len(self.prompts), _BATCH)
-        ])
+        images = torch.cat(
+            [
+                generate(
+                    model,
+                    self.prompts[i : i + _BATCH],
+                    self.seeds[i : i + _BATCH],
+                    solver=n.solver,
+                    steps=n.steps,
+                    shift=n.shift,
+                    resolution=self.config.resolution,
+                )
+                for i in range(0, len(self.prompts), _BATCH)
+            ]
+        )
         scores = self.train_rewards.score(images, self.prompts)
         if self.gold is not None:
             scores.update(self.gold.score(images, self.prompts))
@@ -88,8 +101,12 @@ class Evaluator:
         for index in range(min(self.config.eval.gallery_size, len(self.prompts))):
             path = folder / f"{index:03d}.png"
             to_pil(images[index]).save(path)
-            records.append(SampleRecord(
-                prompt=self.prompts[index], seed=self.seeds[index], path=str(path.relative_to(self.run_dir)),
-                scores={name: values[index].item() for name, values in scores.items()},
-            ))
+            records.append(
+                SampleRecord(
+                    prompt=self.prompts[index],
+                    seed=self.seeds[index],
+                    path=str(path.relative_to(self.run_dir)),
+                    scores={name: values[index].item() for name, values in scores.items()},
+                )
+            )
         return records

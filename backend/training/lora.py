@@ -27,8 +27,9 @@ _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 def add_lora(model: FlowModel, settings: LoraSettings) -> list[torch.nn.Parameter]:
     """Attach a trainable LoRA to `model.transformer` (all else frozen); returns its parameters."""
     targets = settings.targets or list(model.lora_targets)
-    config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, target_modules=targets,
-                        init_lora_weights="gaussian")
+    config = LoraConfig(
+        r=settings.rank, lora_alpha=settings.alpha, target_modules=targets, init_lora_weights="gaussian"
+    )
     model.requires_grad_(False)
     model.transformer.add_adapter(config, adapter_name=ADAPTER)
     model.transformer.set_adapter(ADAPTER)
@@ -43,7 +44,9 @@ def add_lora(model: FlowModel, settings: LoraSettings) -> list[torch.nn.Paramete
 
 def lora_state(model: FlowModel) -> dict[str, torch.Tensor]:
     """The adapter's weights, keyed as peft keys them (no adapter name)."""
-    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(model.transformer, adapter_name=ADAPTER).items()}
+    return {
+        k: v.detach().clone() for k, v in get_peft_model_state_dict(model.transformer, adapter_name=ADAPTER).items()
+    }
 
 
 def load_lora_state(model: FlowModel, state: dict[str, torch.Tensor]) -> None:
@@ -69,7 +72,7 @@ def export_lora(model: FlowModel, settings: LoraSettings, path: Path, run_info: 
         "modelspec.title": str(run_info.get("name", "neighbor-grpo LoRA")),
         "modelspec.date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
         "modelspec.resolution": f"{run_info.get('resolution', model.defaults.resolution)}"
-                                f"x{run_info.get('resolution', model.defaults.resolution)}",
+        f"x{run_info.get('resolution', model.defaults.resolution)}",
         # α/r is folded into the weights, so the file's own scale is 1: dim = alpha.
         "ss_network_module": "networks.lora",
         "ss_network_dim": str(settings.rank),

@@ -55,7 +55,9 @@ class Trainer:
         torch.manual_seed(c.seed)
         self.rng = ckpt.RngStates(python=random.Random(c.seed), generator=torch.Generator().manual_seed(c.seed))
         dtype = torch.bfloat16 if self.device.type == "cuda" and c.optimizer.mixed_precision == "bf16" else None
-        self.model: FlowModel = load_model(c.model, self.device, dtype)
+        # Eval mode throughout (nothing here uses dropout): kernels then match between a straight
+        # run and a resumed one, which starts from a freshly loaded model.
+        self.model: FlowModel = load_model(c.model, self.device, dtype).eval()
         if c.lora.enabled:
             params = add_lora(self.model, c.lora)
         else:
@@ -71,8 +73,11 @@ class Trainer:
         gold = [spec for spec in c.eval.gold if spec.name not in self.rewards.names]
         self.gold = RewardSet.from_specs(gold, device=str(self.device)) if gold else None
         shift = self.model.defaults.shift
-        self.algorithm = (NeighborGRPO(c.neighbor, c.group_size, shift) if c.algorithm == "neighbor_grpo"
-                          else SdeGRPO(c.sde, c.group_size, shift))
+        self.algorithm = (
+            NeighborGRPO(c.neighbor, c.group_size, shift)
+            if c.algorithm == "neighbor_grpo"
+            else SdeGRPO(c.sde, c.group_size, shift)
+        )
         self.evaluator = Evaluator(c, self.rewards, self.gold, self.run_dir)
         self.early_stop = EarlyStop(c.eval.early_stop_patience, c.eval.early_stop_tolerance)
 
@@ -89,22 +94,40 @@ class Trainer:
 
     def save(self) -> CheckpointRecord:
         c = self.config
+        # Metrics reach the reporter before the checkpoint exists, so a crash between the two
+        # cannot leave a checkpoint whose metrics were lost.
+        self.reporter.flush()
         extra = {}
         if c.lora.enabled:
-            info = {"name": c.name, "step": self.step, "seed": c.seed, "algorithm": c.algorithm, "model": c.model,
-                    "rewards": [r.to_dict() for r in c.rewards], "prompts": c.prompts if isinstance(c.prompts, str)
-                    else f"{len(c.prompts)} inline prompts", "resolution": c.resolution or self.model.defaults.resolution}
+            info = {
+                "name": c.name,
+                "step": self.step,
+                "seed": c.seed,
+                "algorithm": c.algorithm,
+                "model": c.model,
+                "rewards": [r.to_dict() for r in c.rewards],
+                "prompts": c.prompts if isinstance(c.prompts, str) else f"{len(c.prompts)} inline prompts",
+                "resolution": c.resolution or self.model.defaults.resolution,
+            }
             extra[ckpt.LORA] = lambda path: export_lora(self.model, c.lora, path, info)
         state = {"config": c.to_dict(), "early_stop": self.early_stop.state()}
-        folder = ckpt.save_checkpoint(self.checkpoints, self.step, self._trainable_state(), self.optimizer,
-                                      self.scheduler, self.rng, state, extra)
+        folder = ckpt.save_checkpoint(
+            self.checkpoints, self.step, self._trainable_state(), self.optimizer, self.scheduler, self.rng, state, extra
+        )
         ckpt.prune_checkpoints(self.checkpoints, c.keep_checkpoints)
-        record = CheckpointRecord(step=self.step, folder=str(folder.relative_to(self.run_dir)),
-                                  files=ckpt.file_hashes(folder),
-                                  lora_path=str((folder / ckpt.LORA).relative_to(self.run_dir)) if c.lora.enabled else None)
+        record = self._record(folder)
         self.reporter.checkpoint(record)
         self.reporter.flush()
         return record
+
+    def _record(self, folder: Path) -> CheckpointRecord:
+        lora = folder / ckpt.LORA
+        return CheckpointRecord(
+            step=self.step,
+            folder=str(folder.relative_to(self.run_dir)),
+            files=ckpt.file_hashes(folder),
+            lora_path=str(lora.relative_to(self.run_dir)) if lora.is_file() else None,
+        )
 
     def _resume(self, folder: Path) -> None:
         weights, state = ckpt.load_checkpoint(folder, self.optimizer, self.scheduler, self.rng)
@@ -112,8 +135,10 @@ class Trainer:
         current = self.config.to_dict()
         changed = [key for key in _RESUME_INVARIANTS if saved.get(key) != current.get(key)]
         if changed:
-            raise ValueError(f"cannot resume from {folder}: the config changed {', '.join(changed)}; "
-                             "start a new run (or restore those settings) instead")
+            raise ValueError(
+                f"cannot resume from {folder}: the config changed {', '.join(changed)}; "
+                "start a new run (or restore those settings) instead"
+            )
         if self.config.lora.enabled:
             load_lora_state(self.model, weights)
         else:
@@ -121,6 +146,8 @@ class Trainer:
         self.early_stop.restore(state["early_stop"])
         self.step = state["step"]
         self.reporter.rewind(self.step)
+        # Report it again: a crash between writing the folder and reporting it must not lose it.
+        self.reporter.checkpoint(self._record(folder))
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> TrainOutcome:
@@ -158,7 +185,6 @@ class Trainer:
         return self.step == self.config.iterations or (every > 0 and self.step % every == 0)
 
     def _evaluate(self, step: int) -> dict[str, float]:
-        self.model.eval()
         return self.evaluator.evaluate(self.model, step, self.reporter)
 
     def iteration(self) -> dict[str, float]:
@@ -178,11 +204,11 @@ class Trainer:
         advantages = self.algorithm.advantages(combined)
         scored = time.perf_counter()
         self.algorithm.plan(rollout, self.rng.python)
-        self.model.train()
         for _ in range(self.algorithm.inner_steps):
             self.optimizer.zero_grad(set_to_none=True)
-            stats = self.algorithm.accumulate_gradients(self.model, rollout, advantages, c.optimizer.micro_batch,
-                                                        self._autocast)
+            stats = self.algorithm.accumulate_gradients(
+                self.model, rollout, advantages, c.optimizer.micro_batch, self._autocast
+            )
             grad_norm = torch.nn.utils.clip_grad_norm_(self.params, c.optimizer.grad_clip)
             self.optimizer.step()
         self.scheduler.step()
@@ -198,13 +224,22 @@ class Trainer:
     def _iteration_metrics(self, raw, stats, grad_norm, started, rolled, scored, trained) -> dict[str, float]:
         g = self.config.group_size
         metrics = {f"reward/{name}": values.float().mean().item() for name, values in raw.items()}
-        metrics["reward"] = sum(spec.weight * raw[name].float().mean().item()
-                                for name, spec in zip(self.rewards.names, self.rewards.specs, strict=True))
+        metrics["reward"] = sum(
+            spec.weight * raw[name].float().mean().item()
+            for name, spec in zip(self.rewards.names, self.rewards.specs, strict=True)
+        )
         spreads = torch.stack([values.float().view(-1, g).std(-1, unbiased=False) for values in raw.values()])
         metrics["flat_group_fraction"] = (spreads.max(0).values < 1e-6).float().mean().item()
         metrics["group_reward_std"] = spreads[0].mean().item()
         metrics.update({k: v for k, v in stats.items() if k != "passes"})
-        metrics.update(grad_norm=grad_norm, lr=self.scheduler.get_last_lr()[0],
-                       s_per_iter=trained - started, rollout_s=rolled - started, reward_s=scored - rolled,
-                       train_s=trained - scored, nfe_old=self.algorithm.nfe_old, nfe_theta=self.algorithm.nfe_theta)
+        metrics.update(
+            grad_norm=grad_norm,
+            lr=self.scheduler.get_last_lr()[0],
+            s_per_iter=trained - started,
+            rollout_s=rolled - started,
+            reward_s=scored - rolled,
+            train_s=trained - scored,
+            nfe_old=self.algorithm.nfe_old,
+            nfe_theta=self.algorithm.nfe_theta,
+        )
         return metrics

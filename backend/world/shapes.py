@@ -76,8 +76,7 @@ class ShapeSpec:
         match = _PROMPT_RE.match(prompt.strip().lower())
         if match is None:
             raise ValueError(
-                f"not a shapes-world prompt: {prompt!r}; expected e.g. "
-                "'a red circle on a blue background, top left'"
+                f"not a shapes-world prompt: {prompt!r}; expected e.g. 'a red circle on a blue background, top left'"
             )
         return cls(**match.groupdict())
 
@@ -111,14 +110,12 @@ def test_prompts() -> list[str]:
 
 def vocabulary() -> list[str]:
     """Every word a shapes-world prompt can use, in a fixed order."""
-    words = ["a", "an", "on", "background"] + list(COLOURS) + list(SHAPES)
+    words = ["a", "an", "on", "background", *COLOURS, *SHAPES]
     words += ["top", "bottom", "left", "right"]
     return words
 
 
-def _shape_coverage(
-    shape: str, cx: torch.Tensor, cy: torch.Tensor, radius: torch.Tensor, size: int
-) -> torch.Tensor:
+def _shape_coverage(shape: str, cx: torch.Tensor, cy: torch.Tensor, radius: torch.Tensor, size: int) -> torch.Tensor:
     """Anti-aliased coverage in [0, 1] of shapes centred at (cx, cy) (pixels), one per batch row."""
     fine = size * SUPERSAMPLE
     coords = (torch.arange(fine, dtype=torch.float32) + 0.5) / SUPERSAMPLE
@@ -137,9 +134,7 @@ def _shape_coverage(
     return F.avg_pool2d(coverage, SUPERSAMPLE)[:, 0]
 
 
-def render(
-    specs: list[ShapeSpec], seeds: list[int] | None = None, size: int = IMAGE_SIZE
-) -> torch.Tensor:
+def render(specs: list[ShapeSpec], seeds: list[int] | None = None, size: int = IMAGE_SIZE) -> torch.Tensor:
     """Render specs to float images [B, 3, size, size] in 0..1; same spec and seed, same image."""
     if seeds is None:
         seeds = list(range(len(specs)))

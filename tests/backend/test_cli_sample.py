@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from PIL import Image
-
 from neighbor_grpo.backend.cli import main
+from PIL import Image
 
 
 def test_sample_writes_a_grid_of_prompts_by_seeds(tmp_path, capsys):
     out = tmp_path / "grid.png"
-    code = main(["sample", "--prompt", "a red circle on a blue background, top left",
-                 "--prompt", "a white square on a green background, bottom right",
-                 "--seed", "0", "--seed", "1", "--seed", "2", "--steps", "4", "--scale", "2", "--out", str(out)])
+    code = main(
+        [
+            "sample",
+            "--prompt",
+            "a red circle on a blue background, top left",
+            "--prompt",
+            "a white square on a green background, bottom right",
+            "--seed",
+            "0",
+            "--seed",
+            "1",
+            "--seed",
+            "2",
+            "--steps",
+            "4",
+            "--scale",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     with Image.open(out) as grid:
         assert grid.size == (3 * 32 * 2, 2 * 32 * 2)

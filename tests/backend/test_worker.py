@@ -8,13 +8,19 @@ import time
 
 import pytest
 import torch
-
 from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.backend.worker import Worker, build_trainer
 from neighbor_grpo.storage.history import list_checkpoints, list_samples, metric_series
 from neighbor_grpo.storage.registry import forget_registries, open_registry
-from neighbor_grpo.storage.runs import cancel_run, export_lora, get_run, queue_run, request_sample, request_save
-from neighbor_grpo.storage.runs import resume_run
+from neighbor_grpo.storage.runs import (
+    cancel_run,
+    export_lora,
+    get_run,
+    queue_run,
+    request_sample,
+    request_save,
+    resume_run,
+)
 from neighbor_grpo.storage.schema import Run
 
 
@@ -160,3 +166,23 @@ def test_a_stopped_worker_leaves_the_run_resumable_with_continuous_metrics(home,
     serve(home)
     assert get_run(home, run_id).status == "finished"
     assert metric_series(home, run_id)["reward"] == metric_series(home, straight)["reward"]
+
+
+def test_the_heartbeat_runs_on_its_own_and_stops_a_run_taken_away(home):
+    from neighbor_grpo.backend.worker import Heartbeat
+    from neighbor_grpo.storage.claims import claim_next_run
+    from neighbor_grpo.storage.reporter import RegistryReporter
+
+    run_id = queue_run(home, {"name": "beat", "iterations": 3})
+    worker = Worker(home)
+    assert claim_next_run(worker.registry, worker.identity) == run_id
+    reporter = RegistryReporter(worker.registry, run_id)
+    heartbeat = Heartbeat(worker, run_id, reporter, every=0.05)
+    claimed_at = get_run(home, run_id).heartbeat_at
+    heartbeat.start()
+    time.sleep(0.5)  # the trainer is busy (loading a model, a long rollout): no progress calls
+    assert get_run(home, run_id).heartbeat_at > claimed_at
+    with worker.registry.write() as session:  # a front end declared the worker dead meanwhile
+        session.get(Run, run_id).status = "interrupted"
+    heartbeat.join(timeout=5)
+    assert reporter.poll().stop  # the trainer checkpoints and returns instead of racing a new worker

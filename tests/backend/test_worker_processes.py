@@ -12,7 +12,6 @@ import time
 
 import pytest
 import torch
-
 from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.backend.worker import Worker
 from neighbor_grpo.storage.history import list_checkpoints, metric_series

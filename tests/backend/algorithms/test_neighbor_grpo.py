@@ -7,7 +7,6 @@ import random
 
 import pytest
 import torch
-
 from neighbor_grpo.backend.algorithms.common import grpo_clipped_objective
 from neighbor_grpo.backend.algorithms.neighbor_grpo import (
     NeighborGRPO,
@@ -106,8 +105,9 @@ def test_exactly_b_times_k_trained_passes_per_group(toy_model, anchors, trained_
     toy_model.requires_grad_(True)
     advantages = algorithm.advantages(torch.randn(groups * group_size, generator=gen))
     algorithm.plan(rollout, random.Random(0))
-    stats = algorithm.accumulate_gradients(toy_model, rollout, advantages, micro_batch=5,
-                                           autocast=contextlib.nullcontext)
+    stats = algorithm.accumulate_gradients(
+        toy_model, rollout, advantages, micro_batch=5, autocast=contextlib.nullcontext
+    )
     trained = sum(n for n, with_grad in toy_model.transformer.calls if with_grad)
     assert trained == groups * anchors * trained_steps
     assert stats.values["passes"] == groups * anchors * trained_steps

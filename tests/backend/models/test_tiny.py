@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from neighbor_grpo.backend.models.registry import load_model
 from neighbor_grpo.backend.models.tiny import WEIGHTS_DIR, TinyConfig, TinyFlowModel
 from neighbor_grpo.backend.sampling import generate
@@ -39,8 +38,9 @@ def test_save_then_load_gives_identical_velocities(random_tiny, tmp_path):
 def test_word_order_reaches_the_model(random_tiny):
     """Swapping the shape and background colours must change the conditioning."""
     with torch.no_grad():
-        cond = random_tiny.encode_prompts([
-            "a red circle on a blue background, top left", "a blue circle on a red background, top left"])
+        cond = random_tiny.encode_prompts(
+            ["a red circle on a blue background, top left", "a blue circle on a red background, top left"]
+        )
     assert not torch.allclose(cond.context[0], cond.context[1], atol=1e-4)
 
 

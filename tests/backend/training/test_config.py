@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from neighbor_grpo.backend.training.config import ConfigError, TrainConfig, load_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs").glob("*.yaml"))
@@ -28,7 +27,11 @@ def test_example_configs_load(path):
         ({"group_size": 12, "neighbor": {"anchors": 13}}, r"neighbor.anchors must be in 1..group_size \(12\)"),
         ({"iterations": "ten"}, "iterations must be an integer, got 'ten'"),
         ({"rewards": []}, "rewards needs at least one reward"),
-        ({"rewards": [{"nme": "x"}]}, r"unknown setting\(s\) rewards\[0\].nme; allowed: name, options, weight"),
+        (
+            {"rewards": [{"nme": "x"}]},
+            r"rewards\[0\]: unknown reward field\(s\) \[.nme.\]; allowed: name, weight, options",
+        ),
+        ({"rewards": ["shapes_fidelity:x"]}, r"rewards\[0\]: bad reward weight"),
         ({"lora": {"enabled": "yes"}}, "lora.enabled must be true or false"),
     ],
 )
@@ -44,3 +47,8 @@ def test_overrides_use_dotted_keys(tmp_path):
     assert (config.neighbor.sigma_p, config.neighbor.steps, config.iterations) == (0.3, 8, 7)
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_rewards_may_be_written_as_name_weight_strings():
+    config = TrainConfig.from_dict({"rewards": ["shapes_fidelity:2", {"name": "colourfulness", "weight": 0.5}]})
+    assert [(r.name, r.weight) for r in config.rewards] == [("shapes_fidelity", 2.0), ("colourfulness", 0.5)]

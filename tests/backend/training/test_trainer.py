@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
-
 from neighbor_grpo.backend.models.registry import load_model
 from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.backend.training import checkpoint as ckpt
@@ -15,6 +12,8 @@ from neighbor_grpo.backend.training.config import TrainConfig
 from neighbor_grpo.backend.training.lora import apply_lora_file
 from neighbor_grpo.backend.training.reporting import JsonlReporter, read_jsonl
 from neighbor_grpo.backend.training.trainer import Trainer
+from safetensors import safe_open
+from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +28,13 @@ def model_dir(tmp_path_factory):
 
 def small_config(model_dir, **changes) -> TrainConfig:
     data = {
-        "name": "t", "model": f"tiny:{model_dir}", "iterations": 6, "prompts_per_iteration": 2, "group_size": 4,
-        "checkpoint_every": 3, "seed": 3,
+        "name": "t",
+        "model": f"tiny:{model_dir}",
+        "iterations": 6,
+        "prompts_per_iteration": 2,
+        "group_size": 4,
+        "checkpoint_every": 3,
+        "seed": 3,
         "neighbor": {"steps": 4, "anchors": 2, "trained_steps": 2},
         "sde": {"steps": 4, "trained_steps": 2},
         "lora": {"rank": 4, "alpha": 8},
