@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import torch
+
 from neighbor_grpo.backend.rewards import build_reward, reward_entry, reward_names
 from neighbor_grpo.backend.rewards import tiny_weights as tiny
 from neighbor_grpo.backend.rewards.remote import decode_png

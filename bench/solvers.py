@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from neighbor_grpo.backend import solvers
 from neighbor_grpo.backend.models.registry import load_model
 from neighbor_grpo.backend.sampling import generate

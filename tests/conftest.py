@@ -10,8 +10,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest
 import torch
-from neighbor_grpo.backend.models.base import Conditioning, FlowModel, SamplingDefaults
 from torch import nn
+
+from neighbor_grpo.backend.models.base import Conditioning, FlowModel, SamplingDefaults
 
 
 class ToyTransformer(nn.Module):

@@ -54,7 +54,8 @@ class Reporter(Protocol):
         """Forget metrics and samples logged after `step` (resume from that checkpoint)."""
 
     def poll(self) -> ControlFlags:
-        """Control flags set by a front end; each flag is consumed (reset) when returned."""
+        """Control flags set by a front end: save_now and sample_now are consumed when returned;
+        cancel and stop stay set (the run is ending)."""
 
     def flush(self) -> None: ...
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from neighbor_grpo.backend.cli import main
 from PIL import Image
+
+from neighbor_grpo.backend.cli import main
 
 
 def test_sample_writes_a_grid_of_prompts_by_seeds(tmp_path, capsys):

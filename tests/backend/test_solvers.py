@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from neighbor_grpo.backend import solvers
 
 MU, S = 2.0, 0.5  # data ~ N(μ, s²), noise ~ N(0, 1)

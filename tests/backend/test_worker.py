@@ -8,6 +8,7 @@ import time
 
 import pytest
 import torch
+
 from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.backend.worker import Worker, build_trainer
 from neighbor_grpo.storage.history import list_checkpoints, list_samples, metric_series

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+
 from neighbor_grpo.backend.cli import main
 from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.storage.registry import forget_registries

@@ -12,6 +12,7 @@ import time
 
 import pytest
 import torch
+
 from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.backend.worker import Worker
 from neighbor_grpo.storage.history import list_checkpoints, metric_series
@@ -88,8 +89,8 @@ def test_sigkill_mid_run_leaves_nothing_stuck_and_resume_keeps_metrics_continuou
     resumed, reference = metric_series(home, run_id)["reward"], metric_series(home, straight)["reward"]
     assert [step for step, _ in resumed] == list(range(1, 25))  # no gap, no duplicate
     assert resumed[:resume_from] == reference[:resume_from]  # rows before the checkpoint untouched
-    # After it the trainer recomputes them; bit-exactness across a resume is the trainer's own test.
-    assert [v for _, v in resumed[resume_from:]] == pytest.approx([v for _, v in reference[resume_from:]], rel=1e-2)
+    # After it the trainer recomputes them from the checkpoint: exactly what a straight run got.
+    assert resumed[resume_from:] == reference[resume_from:]
 
 
 def test_sigterm_checkpoints_and_leaves_the_run_resumable(home, model_dir):

@@ -7,10 +7,11 @@ import sys
 import time
 
 import pytest
+from sqlalchemy import update
+
 from neighbor_grpo.storage.registry import forget_registries, open_registry
 from neighbor_grpo.storage.runs import queue_run
 from neighbor_grpo.storage.schema import Run
-from sqlalchemy import update
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from neighbor_grpo.storage.claims import claim_next_run
 from neighbor_grpo.storage.liveness import ABANDONED_AFTER_S, WorkerIdentity, pid_alive, recover_stale_runs
 from neighbor_grpo.storage.registry import open_registry

@@ -11,11 +11,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
 from neighbor_grpo.storage.registry import SCHEMA_HEAD, Registry, RegistryError, alembic_config, open_registry
 from neighbor_grpo.storage.runs import get_run, request_save
 from neighbor_grpo.storage.schema import Base
-from sqlalchemy import inspect, text
-from sqlalchemy.exc import IntegrityError
 
 from .conftest import running_values, set_run
 

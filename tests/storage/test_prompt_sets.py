@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from neighbor_grpo.storage.prompt_sets import get_prompt_set, list_prompt_sets, save_prompt_set
 from neighbor_grpo.storage.registry import RegistryError
 from neighbor_grpo.storage.runs import get_run

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from neighbor_grpo.backend.training.reporting import CheckpointRecord, SampleRecord
 from neighbor_grpo.storage.history import latest_metrics, list_checkpoints, list_samples, metric_series
 from neighbor_grpo.storage.registry import open_registry

@@ -6,6 +6,7 @@ import hashlib
 import os
 
 import pytest
+
 from neighbor_grpo.backend.training.config import ConfigError
 from neighbor_grpo.backend.training.reporting import CheckpointRecord
 from neighbor_grpo.storage.history import list_checkpoints

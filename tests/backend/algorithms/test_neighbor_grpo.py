@@ -7,6 +7,7 @@ import random
 
 import pytest
 import torch
+
 from neighbor_grpo.backend.algorithms.common import grpo_clipped_objective
 from neighbor_grpo.backend.algorithms.neighbor_grpo import (
     NeighborGRPO,

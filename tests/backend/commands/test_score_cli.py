@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from neighbor_grpo.backend import cli
 from neighbor_grpo.backend.sampling import to_pil
 from neighbor_grpo.backend.world.shapes import ShapeSpec, render

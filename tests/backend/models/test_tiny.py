@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from neighbor_grpo.backend.models.registry import load_model
 from neighbor_grpo.backend.models.tiny import WEIGHTS_DIR, TinyConfig, TinyFlowModel
 from neighbor_grpo.backend.sampling import generate

@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from neighbor_grpo.backend.rewards import (
     MissingWeightsError,
     Reward,

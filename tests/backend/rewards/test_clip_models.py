@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+
 from neighbor_grpo.backend.rewards import ENV_VAR, MissingWeightsError, build_reward, reward_entry
 from neighbor_grpo.backend.rewards.options import Options
 from neighbor_grpo.backend.rewards.tiny_weights import TINY_OPEN_CLIP, write_open_clip_folder

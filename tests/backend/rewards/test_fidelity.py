@@ -1,4 +1,5 @@
 import torch
+
 from neighbor_grpo.backend.rewards import RewardSet, build_reward
 from neighbor_grpo.backend.world.shapes import ShapeSpec, render
 

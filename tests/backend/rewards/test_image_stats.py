@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+
 from neighbor_grpo.backend.rewards import build_reward
 
 

@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from neighbor_grpo.backend.rewards import Reward, RewardError, RewardSet, RewardSpec, group_zscores
 
 

@@ -2,6 +2,7 @@ import textwrap
 
 import pytest
 import torch
+
 from neighbor_grpo.backend.rewards import RewardError, RewardSet, build_reward
 
 PLUGIN = """

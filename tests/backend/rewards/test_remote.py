@@ -5,6 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
+
 from neighbor_grpo.backend.rewards import RewardError, build_reward
 from neighbor_grpo.backend.rewards.remote import decode_png
 

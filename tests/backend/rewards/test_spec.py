@@ -1,4 +1,5 @@
 import pytest
+
 from neighbor_grpo.backend.rewards import RewardSpec
 
 

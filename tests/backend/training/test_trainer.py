@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
 from neighbor_grpo.backend.models.registry import load_model
 from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.backend.training import checkpoint as ckpt
@@ -12,8 +15,6 @@ from neighbor_grpo.backend.training.config import TrainConfig
 from neighbor_grpo.backend.training.lora import apply_lora_file
 from neighbor_grpo.backend.training.reporting import JsonlReporter, read_jsonl
 from neighbor_grpo.backend.training.trainer import Trainer
-from safetensors import safe_open
-from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from neighbor_grpo.backend.world import checker, shapes
 
 
