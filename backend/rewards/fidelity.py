@@ -50,5 +50,10 @@ def _register(name: str, summary: Callable[[CheckResult], float], description: s
 
 _register("shapes_fidelity", lambda r: r.soft_score, "shapes world: mean soft attribute score (0..1)")
 _register("shapes_accuracy", lambda r: r.accuracy, "shapes world: fraction of attributes exactly right")
+_register(
+    "shapes_clean",
+    lambda r: r.cleanliness,
+    "shapes world: how plain the background is away from the shape (0..1); catches streaks and textures",
+)
 for _name in ATTRIBUTES:
     _register(f"shapes_{_name}", _attribute(_name), f"shapes world: soft score of the {_name} alone (0..1)")

@@ -218,6 +218,11 @@ def _convert(hint: Any, value: Any, name: str) -> Any:
             raise ConfigError(f"{name} must be true or false, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):  # PyYAML reads 3e-4 (no dot) as a string: accept it
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name} must be a number, got {value!r}")
         return float(value)

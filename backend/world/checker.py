@@ -20,6 +20,11 @@ _PALETTE = np.array([COLOURS[name] for name in _PALETTE_NAMES], dtype=np.float32
 _FOREGROUND_DISTANCE = 0.25  # RGB distance from the background that counts as "shape"
 _MIN_SHAPE_PIXELS = 6
 _SOFT_COLOUR_SCALE = 0.08  # RGB distance over which the soft colour score falls off
+# Mean RGB distance from the background colour, away from the shape, over which cleanliness
+# falls off: rendered images have 0; the base tiny model about 0.007; streaks and grid textures
+# that a reward blind to the background lets GRPO introduce, 0.05 and more.
+_CLEAN_SCALE = 0.05
+_SHAPE_MARGIN = 2  # pixels around the shape left out of the cleanliness measure (anti-aliasing)
 # Shape kind from two features of the region's bounding box: an upward triangle has far less mass
 # in its top half than its bottom half; a square fills its box's corners, a disk does not.
 _TRIANGLE_TOP_RATIO = 0.65
@@ -29,11 +34,13 @@ _SOFT_FEATURE_SCALE = 0.08
 
 @dataclass(frozen=True)
 class CheckResult:
-    """Per-attribute hard matches and soft scores (both in [0, 1]) for one image."""
+    """Per-attribute hard matches and soft scores (both in [0, 1]) for one image, and how clean
+    the background is away from the shape (1 = plain, as the prompt asks)."""
 
     correct: dict[str, bool]
     soft: dict[str, float]
     found: dict[str, str]
+    cleanliness: float = 1.0
 
     @property
     def accuracy(self) -> float:
@@ -102,6 +109,8 @@ def check_image(image: np.ndarray, spec: ShapeSpec) -> CheckResult:
 
     distance = np.linalg.norm(pixels - background[None, None], axis=2)
     mask = _largest_region(distance > _FOREGROUND_DISTANCE)
+    away = ~ndimage.binary_dilation(mask, iterations=_SHAPE_MARGIN)
+    cleanliness = float(np.exp(-distance[away].mean() / _CLEAN_SCALE)) if away.any() else 0.0
     found = {"background": found_bg}
     correct = {"background": found_bg == spec.background}
     soft = {"background": soft_bg}
@@ -109,7 +118,7 @@ def check_image(image: np.ndarray, spec: ShapeSpec) -> CheckResult:
         found.update(shape="none", colour="none", position="none")
         correct.update(shape=False, colour=False, position=False)
         soft.update(shape=0.0, colour=0.0, position=0.0)
-        return CheckResult(_ordered(correct), _ordered(soft), _ordered(found))
+        return CheckResult(_ordered(correct), _ordered(soft), _ordered(found), cleanliness)
 
     # The core (well inside the shape) avoids anti-aliased edge pixels blending with background.
     core = mask & (distance > np.percentile(distance[mask], 50))
@@ -130,7 +139,7 @@ def check_image(image: np.ndarray, spec: ShapeSpec) -> CheckResult:
     found["shape"] = kind
     correct["shape"] = kind == spec.shape
     soft["shape"] = soft_kinds[spec.shape]
-    return CheckResult(_ordered(correct), _ordered(soft), _ordered(found))
+    return CheckResult(_ordered(correct), _ordered(soft), _ordered(found), cleanliness)
 
 
 def _ordered(values: dict) -> dict:
@@ -152,4 +161,5 @@ def attribute_accuracy(results: list[CheckResult]) -> dict[str, float]:
     summary = {name: float(np.mean([r.correct[name] for r in results])) for name in ATTRIBUTES}
     summary["mean"] = float(np.mean([r.accuracy for r in results]))
     summary["all"] = float(np.mean([r.all_correct for r in results]))
+    summary["cleanliness"] = float(np.mean([r.cleanliness for r in results]))
     return summary

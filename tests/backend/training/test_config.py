@@ -44,7 +44,8 @@ def test_bad_values_name_the_field_and_the_fix(data, message):
 def test_overrides_use_dotted_keys(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("name: x\nneighbor:\n  steps: 8\n")
-    config = load_config(path, {"neighbor.sigma_p": 0.3, "iterations": 7})
+    config = load_config(path, {"neighbor.sigma_p": 0.3, "iterations": 7, "optimizer.learning_rate": "3e-4"})
+    assert config.optimizer.learning_rate == 3e-4  # YAML reads 3e-4 as a string
     assert (config.neighbor.sigma_p, config.neighbor.steps, config.iterations) == (0.3, 8, 7)
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")

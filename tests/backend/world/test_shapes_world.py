@@ -62,3 +62,15 @@ def test_an_empty_canvas_has_no_shape():
     blank = torch.ones(1, 3, 32, 32) * torch.tensor([0.15, 0.30, 0.90])[:, None, None]
     result = checker.check_batch(blank, ["a red circle on a blue background, top left"])[0]
     assert result.correct == {"shape": False, "colour": False, "background": True, "position": False}
+
+
+def test_cleanliness_is_one_for_rendered_images_and_drops_with_streaks_away_from_the_shape():
+    spec = shapes.ShapeSpec("square", "red", "blue", "top left")
+    image = shapes.render([spec], [0])
+    clean = checker.check_batch(image, [spec.prompt])[0]
+    assert clean.cleanliness == 1.0
+    streaked = image.clone()
+    streaked[:, :, 26, 4:30] = torch.tensor([0.9, 0.9, 0.9])[:, None]  # a white streak at the bottom
+    dirty = checker.check_batch(streaked, [spec.prompt])[0]
+    assert dirty.cleanliness < 0.8
+    assert dirty.correct == clean.correct  # the attributes alone do not see it
