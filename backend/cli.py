@@ -6,34 +6,38 @@ import argparse
 import importlib
 import sys
 
-# Each module defines `add_parser(subparsers)`, which registers its subcommand with a `run(args)`.
-COMMAND_MODULES = (
-    "sample",
-    "pretrain",
-    "runs",
-    "worker",
-    "train",
-    "score",
-    "rewards",
-)
+# Subcommand → module defining `add_parser(subparsers)`, which registers it with a `run(args)`.
+# Only the module of the command being run is imported, so `ngrpo runs list` does not pay for
+# torch and diffusers.
+COMMANDS = {
+    "sample": "sample",
+    "train": "train",
+    "runs": "runs",
+    "worker": "worker",
+    "score": "score",
+    "rewards": "rewards",
+    "pretrain-tiny": "pretrain",
+}
 
 
 class UserError(Exception):
     """A problem with what the user asked for; printed without a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ngrpo", description="Align flow-matching text-to-image models with Neighbor GRPO."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"{__package__}.commands.{name}").add_parser(subparsers)
+    for command, module in COMMANDS.items():
+        if only is None or command == only:
+            importlib.import_module(f"{__package__}.commands.{module}").add_parser(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(only=argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
