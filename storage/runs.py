@@ -7,7 +7,6 @@ end ever shows a crashed run as "running".
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from ..backend.files import sha256_file
 from .home import run_folder_name, runs_root
 from .liveness import recover_stale_runs
 from .registry import Registry, RegistryError, open_registry
@@ -221,14 +221,6 @@ def delete_run(home: Home, run: RunRef) -> None:
     # Never follow a damaged path out of the runs folder.
     if row.folder and folder.is_relative_to(runs_root(registry.home).resolve()) and folder.exists():
         shutil.rmtree(folder)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_lora(home: Home, run: RunRef, step: int | None = None, out: str | os.PathLike | None = None) -> Path:

@@ -58,3 +58,14 @@ class ToyFlowModel(FlowModel):
 @pytest.fixture
 def toy_model() -> ToyFlowModel:
     return ToyFlowModel()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """A small random-weight tiny model saved to disk: load it as `tiny:<model_dir>`."""
+    from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny")
+    TinyFlowModel(TinyConfig(num_layers=1)).save(folder)
+    return folder

@@ -7,7 +7,6 @@ are ever read back.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from ..files import sha256_file
 
 _PREFIX = "step-"
 WEIGHTS = "trainable.safetensors"
@@ -52,14 +53,6 @@ class RngStates:
 
 def folder_for(root: Path, step: int) -> Path:
     return root / f"{_PREFIX}{step:06d}"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_checkpoint(
@@ -126,4 +119,4 @@ def prune_checkpoints(root: Path, keep: int) -> None:
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
-    return {path.name: sha256(path) for path in sorted(folder.iterdir()) if path.is_file()}
+    return {path.name: sha256_file(path) for path in sorted(folder.iterdir()) if path.is_file()}

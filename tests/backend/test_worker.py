@@ -7,9 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-import torch
 
-from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.backend.worker import Worker, build_trainer
 from neighbor_grpo.storage.history import list_checkpoints, list_samples, metric_series
 from neighbor_grpo.storage.registry import forget_registries, open_registry
@@ -23,14 +21,6 @@ from neighbor_grpo.storage.runs import (
     resume_run,
 )
 from neighbor_grpo.storage.schema import Run
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny")
-    TinyFlowModel(TinyConfig(num_layers=1)).save(folder)
-    return folder
 
 
 @pytest.fixture

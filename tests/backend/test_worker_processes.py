@@ -11,23 +11,13 @@ import sys
 import time
 
 import pytest
-import torch
 
-from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.backend.worker import Worker
 from neighbor_grpo.storage.history import list_checkpoints, metric_series
 from neighbor_grpo.storage.registry import forget_registries
 from neighbor_grpo.storage.runs import ensure_worker, get_run, queue_run, request_sample, request_save, resume_run
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny")
-    TinyFlowModel(TinyConfig(num_layers=1)).save(folder)
-    return folder
 
 
 @pytest.fixture

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from neighbor_grpo.backend.cli import main
-from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.storage import get_run, list_checkpoints, metric_series
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny")
-    TinyFlowModel(TinyConfig(num_layers=1)).save(folder)
-    return folder
 
 
 SMALL = ["--set", "iterations=4", "--set", "prompts_per_iteration=2", "--set", "group_size=4",

@@ -9,7 +9,6 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from neighbor_grpo.backend.models.registry import load_model
-from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.backend.training import checkpoint as ckpt
 from neighbor_grpo.backend.training.config import TrainConfig
 from neighbor_grpo.backend.training.lora import apply_lora_file
@@ -17,14 +16,6 @@ from neighbor_grpo.backend.training.reporting import JsonlReporter, read_jsonl
 from neighbor_grpo.backend.training.trainer import Trainer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny")
-    TinyFlowModel(TinyConfig(num_layers=1)).save(folder)
-    return folder
 
 
 def small_config(model_dir, **changes) -> TrainConfig:
