@@ -13,6 +13,13 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
+# Default LoRA targets (peft suffix match) of the real model families, as diffusers names modules.
+# SD3 joint blocks: image and context attention projections (the last block is context_pre_only,
+# so it has no to_add_out: peft skips what is absent). FLUX single blocks have no to_out: their
+# attention is to_q/k/v and their output goes through proj_mlp and proj_out.
+SD3_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
+FLUX_LORA_TARGETS = (*SD3_LORA_TARGETS, "proj_mlp", "proj_out")
+
 
 @dataclass
 class Conditioning:
