@@ -161,4 +161,4 @@ class Worker:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "error.txt").write_text(full, encoding="utf-8")
         settle_run(self.registry, run_id, self.identity, "failed", error=summary)
-        self.log(f"run {run_id}: failed: {summary}\n{full}")
+        self.log(f"run {run_id}: failed: {summary} (traceback in {run_dir / 'error.txt'})")

@@ -69,10 +69,15 @@ class RunInfo:
 
 
 def validate_config(config: dict[str, Any]):
-    """The typed config, or ConfigError (a ValueError) naming the bad field."""
+    """The typed config, or ConfigError (a ValueError) naming the bad field; every reward must
+    exist and find its weights files, so a run is never queued that could only fail."""
+    from ..backend.rewards import check_spec
     from ..backend.training.config import TrainConfig
 
-    return TrainConfig.from_dict(config)
+    typed = TrainConfig.from_dict(config)
+    for spec in (*typed.rewards, *typed.eval.gold):
+        check_spec(spec)
+    return typed
 
 
 def _unique_name(session: Session, wanted: str) -> str:

@@ -7,7 +7,7 @@ remote protocol.
 
 from .base import Reward, RewardError
 from .multi import RewardSet, group_zscores
-from .registry import RewardEntry, build_reward, register_reward, reward_entry, reward_names
+from .registry import RewardEntry, build_reward, check_spec, register_reward, reward_entry, reward_names
 from .spec import RewardSpec
 from .weights import ENV_VAR, MissingWeightsError
 
@@ -20,6 +20,7 @@ __all__ = [
     "RewardSet",
     "RewardSpec",
     "build_reward",
+    "check_spec",
     "group_zscores",
     "register_reward",
     "reward_entry",

@@ -76,6 +76,14 @@ def spec_options(spec: RewardSpec) -> Options:
     return Options(spec.name, spec.options)
 
 
+def check_spec(spec: RewardSpec) -> None:
+    """Fail before a run is created, not minutes into it: an unknown reward or option, or a
+    weights file that is not where the spec says (checks files only; loads nothing)."""
+    options = spec_options(spec)
+    for lookup in reward_entry(spec.name).weights(options):
+        lookup.require()
+
+
 def build_reward(spec: RewardSpec | str, device: str | torch.device = "cpu") -> Reward:
     """A ready reward for `spec` on `device` (weights loaded, evaluation mode)."""
     spec = RewardSpec.parse(spec) if isinstance(spec, str) else spec

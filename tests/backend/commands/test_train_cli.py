@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neighbor_grpo.backend.cli import main
-from neighbor_grpo.storage import get_run, list_checkpoints, metric_series
+from neighbor_grpo.storage import get_run, list_checkpoints, list_runs, metric_series
 
 pytestmark = pytest.mark.slow
 
@@ -58,3 +58,8 @@ def test_bad_overrides_and_configs_fail_clearly(tmp_path, capsys):
     assert "config file not found" in capsys.readouterr().err
     assert main(["train", "--config", "configs/tiny_neighbor_grpo.yaml", "--home", home, "--set", "oops"]) == 2
     assert "--set expects KEY=VALUE" in capsys.readouterr().err
+    # A learned reward without its weights fails before any run exists, naming the file to provide.
+    assert main(["train", "--config", "configs/tiny_neighbor_grpo.yaml", "--home", home,
+                 "--set", 'rewards=["pickscore"]', "--queue"]) == 2  # fmt: skip
+    assert "needs the PickScore model folder" in capsys.readouterr().err
+    assert list_runs(home) == []
