@@ -18,6 +18,7 @@ import torch
 
 from .. import solvers
 from ..models.base import Conditioning, FlowModel
+from ..sampling import velocity_fn
 from ..training.config import NeighborSettings
 from .common import TrainStats, chunks, grpo_clipped_objective
 
@@ -122,7 +123,7 @@ class NeighborGRPO:
         ).to(model.device, model.dtype)
         group_cond = cond.repeat_each(self.group_size)
         solution = solvers.solve(
-            lambda x, s: model.velocity(x, s, group_cond),
+            velocity_fn(model, group_cond),
             noise,
             self.sigmas.to(model.device),
             self.settings.solver,

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from ..world.shapes import ShapeSpec, render, train_prompts
+from .base import Conditioning
 from .tiny import TinyConfig, TinyFlowModel
 
 
@@ -66,13 +67,7 @@ def pretrain(settings: PretrainSettings, out: Path, progress: bool = True) -> Ti
         s = sigma[:, None, None, None]
         x_sigma = (1.0 - s) * x0 + s * noise
         context, pooled = model.text_encoder(pool_ids[index])
-        prediction = model.transformer(
-            hidden_states=x_sigma,
-            encoder_hidden_states=context,
-            pooled_projections=pooled,
-            timestep=sigma * 1000.0,
-            return_dict=False,
-        )[0]
+        prediction = model.velocity(x_sigma, sigma, Conditioning(context, pooled))
         loss = torch.nn.functional.mse_loss(prediction, noise - x0)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
