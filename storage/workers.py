@@ -84,16 +84,25 @@ def worker_alive(home: Path, device: str | None = None) -> bool:
     return True
 
 
+# ComfyUI imports this folder under a module name made from its path, which `python -m` cannot
+# take, and the folder may be named anything (neighbor-grpo, a git clone's name): the worker
+# registers the folder as `neighbor_grpo` by path, then runs the CLI.
+_BOOTSTRAP = (
+    "import importlib.util, sys; root = sys.argv.pop(1); "
+    "spec = importlib.util.spec_from_file_location('neighbor_grpo', root + '/__init__.py', "
+    "submodule_search_locations=[root]); package = importlib.util.module_from_spec(spec); "
+    "sys.modules['neighbor_grpo'] = package; spec.loader.exec_module(package); "
+    "from neighbor_grpo.backend.cli import main; sys.exit(main())"
+)
+
+
 def worker_command(home: Path, device: str | None = None) -> tuple[list[str], dict[str, str]]:
-    # Inside ComfyUI this package is imported under its folder's name, not `neighbor_grpo`.
-    package = __name__.split(".")[0]
-    command = [sys.executable, "-m", package, "worker", "--home", str(home), "--exit-when-idle"]
+    arguments = ["worker", "--home", str(home), "--exit-when-idle"]
     if device is not None:
-        command += ["--device", device]
-    env = dict(os.environ)
-    if package != "neighbor_grpo":
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PACKAGE_ROOT.parent), env.get("PYTHONPATH")]))
-    return command, env
+        arguments += ["--device", device]
+    if __name__.split(".")[0] == "neighbor_grpo":
+        return [sys.executable, "-m", "neighbor_grpo", *arguments], dict(os.environ)
+    return [sys.executable, "-c", _BOOTSTRAP, str(_PACKAGE_ROOT), *arguments], dict(os.environ)
 
 
 def ensure_worker(home: Registry | str | os.PathLike | None = None, device: str | None = None) -> int | None:
