@@ -28,9 +28,23 @@ def resolve_prompts(source: str | list[str]) -> list[str]:
                 f"unknown prompt set {source!r}: not a built-in set ({', '.join(BUILTIN_SETS)}) "
                 "and no such file; give a set name, a list of prompts, or a .txt file with one prompt per line"
             )
-        prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        prompts = [line.strip() for line in read_prompt_lines(path)]
         prompts = [p for p in prompts if p and not p.startswith("#")]
         where = str(path)
     if not prompts:
         raise ValueError(f"{where} holds no prompts")
     return prompts
+
+
+def read_prompt_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file; a line that is not UTF-8 is named with its number."""
+    lines = []
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            lines.append(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"{path}, line {number}: not UTF-8 text (byte {raw[error.start]:#04x} at column {error.start + 1}); "
+                "save the prompt file as UTF-8"
+            ) from None
+    return lines

@@ -38,6 +38,27 @@ def resolve_home(home: str | os.PathLike | None = None) -> Path:
     return Path(user_data_dir(APP_NAME)).resolve()
 
 
+class HomeError(ValueError):
+    """The home folder cannot hold a registry; the message says why and how to choose another."""
+
+
+def check_home(home: Path) -> None:
+    """Create `home` if needed and make sure we can write there, or say what is wrong with it."""
+    fix = f"set {HOME_ENV} or --home to a folder you can write"
+    if home.exists() and not home.is_dir():
+        raise HomeError(f"the neighbor-grpo home {home} is a file, not a folder; move it away or {fix}")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise HomeError(f"cannot create the neighbor-grpo home {home} ({error.strerror}); {fix}") from None
+    probe = home / f".write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise HomeError(f"the neighbor-grpo home {home} is not writable ({error.strerror}); {fix}") from None
+
+
 def registry_file(home: Path) -> Path:
     return home / "registry.sqlite"
 

@@ -14,9 +14,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
-from .home import registry_file, resolve_home
+from .home import check_home, registry_file, resolve_home
 from .schema import Base
 
 BUSY_TIMEOUT_S = 30.0
@@ -61,7 +62,7 @@ class Registry:
     def __init__(self, home: Path):
         self.home = home
         self.path = registry_file(home)
-        home.mkdir(parents=True, exist_ok=True)
+        check_home(home)
         self.engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(self.engine, "connect", _configure_connection)
         event.listen(self.engine, "begin", _begin)
@@ -88,7 +89,13 @@ class Registry:
 
     def migrate(self) -> None:
         """Upgrade to the newest schema; a single read when already there."""
-        current = self.revision()
+        try:
+            current = self.revision()
+        except DatabaseError as error:
+            raise RegistryError(
+                f"{self.path} is not a readable neighbor-grpo registry ({error.orig}); it is damaged or another "
+                "kind of file: move it aside and a new, empty registry is created (run folders are kept)"
+            ) from None
         if current == SCHEMA_HEAD:
             return
         from alembic.script import ScriptDirectory

@@ -7,6 +7,7 @@ per minute and readers never wait on it.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from pathlib import Path
@@ -50,9 +51,12 @@ class RegistryReporter:
 
     def metrics(self, step: int, values: dict[str, float]) -> None:
         now = time.time()
+        # NaN would reach SQLite as NULL and fail the whole batch; a non-finite metric carries no
+        # value to plot, so it is left out (the trainer fails a run whose loss or gradient diverges).
         rows = [
             {"run_id": self.run_id, "step": step, "name": name, "value": float(value), "wall_time": now}
             for name, value in values.items()
+            if math.isfinite(float(value))
         ]
         with self._lock:
             self._rows.extend(rows)
@@ -83,7 +87,8 @@ class RegistryReporter:
             session.add_all(
                 Sample(
                     run_id=self.run_id, step=step, prompt=r.prompt, seed=r.seed, path=r.path,
-                    scores=dict(r.scores), wall_time=now,
+                    scores={k: (float(v) if math.isfinite(float(v)) else None) for k, v in r.scores.items()},
+                    wall_time=now,
                 )
                 for r in records
             )  # fmt: skip

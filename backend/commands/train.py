@@ -8,10 +8,9 @@ import argparse
 import time
 from pathlib import Path
 
-import yaml
 from tqdm import tqdm
 
-from ..training.config import load_config
+from ..training.config import load_config, parse_override
 from ..training.reporting import CheckpointRecord, ControlFlags, Reporter, SampleRecord
 
 
@@ -34,13 +33,7 @@ def add_parser(subparsers) -> None:
 
 
 def parse_overrides(pairs: list[str]) -> dict:
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
-        overrides[key] = yaml.safe_load(value)
-    return overrides
+    return dict(parse_override(pair) for pair in pairs)
 
 
 class ProgressBar:

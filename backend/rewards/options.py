@@ -3,6 +3,7 @@ values from configs; every error names the reward, the option and what a good va
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,21 @@ class Options:
             )
         return str(self.values[key])
 
-    def number(self, key: str, default: float | None) -> float | None:
+    def number(
+        self, key: str, default: float | None, low: float | None = None, high: float | None = None
+    ) -> float | None:
+        """A finite number, optionally within [low, high]."""
         if not self.has(key):
             return default
         try:
-            return float(self.values[key])
+            value = float(self.values[key])
         except (TypeError, ValueError):
             raise self._fail(key, "a number") from None
+        if not math.isfinite(value):
+            raise self._fail(key, "a finite number")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise self._fail(key, f"a number in [{low:g}, {high:g}]" if high is not None else f"at least {low:g}")
+        return value
 
     def integer(self, key: str, default: int | None, minimum: int = 1) -> int | None:
         if not self.has(key):

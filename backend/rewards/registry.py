@@ -33,6 +33,8 @@ class RewardEntry:
     needs_weights: bool = False
     # The files this reward would read with these options (for `ngrpo rewards` and early checks).
     weights: Callable[[Options], list[WeightsLookup]] = field(default=lambda options: [])
+    # Extra checks before a run is queued (raises with the fix), e.g. the plugin opt-in.
+    check: Callable[[Options], None] | None = None
 
 
 _ENTRIES: dict[str, RewardEntry] = {}
@@ -80,7 +82,10 @@ def check_spec(spec: RewardSpec) -> None:
     """Fail before a run is created, not minutes into it: an unknown reward or option, or a
     weights file that is not where the spec says (checks files only; loads nothing)."""
     options = spec_options(spec)
-    for lookup in reward_entry(spec.name).weights(options):
+    entry = reward_entry(spec.name)
+    if entry.check is not None:
+        entry.check(options)
+    for lookup in entry.weights(options):
         lookup.require()
 
 

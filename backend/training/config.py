@@ -16,6 +16,7 @@ import yaml
 
 from ..rewards.spec import RewardSpec
 from ..solvers import SOLVERS
+from .config_ranges import range_problems
 
 ALGORITHMS = ("neighbor_grpo", "sde_grpo")
 
@@ -119,6 +120,9 @@ class TrainConfig:
         return _plain(self)
 
     def validate(self) -> None:
+        problems = range_problems(self)
+        if problems:
+            raise ConfigError("; ".join(problems))
         _require(self.iterations >= 1, "iterations", "must be at least 1")
         _require(self.prompts_per_iteration >= 1, "prompts_per_iteration", "must be at least 1")
         _require(self.group_size >= 2, "group_size", "must be at least 2 (GRPO compares within a group)")
@@ -151,16 +155,56 @@ def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> Tr
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}; see configs/ for examples")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = parse_yaml(_read_text(path), str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     for dotted, value in (overrides or {}).items():
-        target = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            target = target.setdefault(key, {})
-        target[leaf] = value
+        apply_override(data, dotted, value)
     return TrainConfig.from_dict(data)
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line} is not UTF-8 text; save the file as UTF-8") from None
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML → Python, or a ConfigError that names `where`, the line and what the parser expected."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML{at}: {problem}; check quoting, colons and indentation") from None
+
+
+def parse_override(pair: str) -> tuple[str, Any]:
+    """`KEY=VALUE` from the command line (`--set`); VALUE is read as YAML (numbers, lists, true)."""
+    key, sep, value = pair.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set expects KEY=VALUE with a dotted key such as neighbor.sigma_p=0.3, got {pair!r}")
+    return key, parse_yaml(value, f"--set {pair!r}")
+
+
+def apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
+    target = data
+    *parents, leaf = dotted.split(".")
+    for depth, key in enumerate(parents):
+        child = target.setdefault(key, {})
+        if not isinstance(child, dict):
+            inside = ".".join(parents[: depth + 1])
+            raise ConfigError(
+                f"--set {dotted}: {inside} is a single value ({child!r}), not a group of settings; "
+                f"set {inside}=VALUE instead"
+            )
+        target = child
+    target[leaf] = value
 
 
 def _require(condition: bool, name: str, message: str) -> None:

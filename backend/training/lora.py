@@ -14,10 +14,11 @@ from pathlib import Path
 
 import torch
 from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..models.base import FlowModel
 from .config import LoraSettings
+from .lora_files import check_lora_file
 
 # "train" collides with nn.Module.train; "default" with diffusers' own adapters.
 ADAPTER = "ngrpo"
@@ -89,17 +90,14 @@ def export_lora(model: FlowModel, settings: LoraSettings, path: Path, run_info: 
     return path
 
 
-def read_lora_file(path: Path | str) -> dict[str, torch.Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"LoRA file not found: {path}")
-    if path.suffix != ".safetensors":
-        raise ValueError(f"LoRA files must be .safetensors, got {path.name}")
-    return load_file(str(path))
+def read_lora_file(path: Path | str, model: FlowModel) -> dict[str, torch.Tensor]:
+    """The tensors of a LoRA file, checked to fit `model` whole (see lora_files.check_lora_file)."""
+    return check_lora_file(model, path)
 
 
 def apply_lora_file(model: FlowModel, path: Path | str, strength: float = 1.0, name: str = "loaded") -> None:
-    """Load an exported LoRA into a model through diffusers' own loader, at `strength`."""
-    state = read_lora_file(path)
+    """Load an exported LoRA into a model through diffusers' own loader, at `strength`; the file
+    is checked first, so it is applied whole or not at all."""
+    state = read_lora_file(path, model)
     model.transformer.load_lora_adapter(state, prefix="transformer", adapter_name=name)
     model.transformer.set_adapters([name], weights=[strength])

@@ -19,6 +19,7 @@ from ..prompts import resolve_prompts
 from ..rewards import RewardSet
 from . import checkpoint as ckpt
 from .config import TrainConfig
+from .divergence import check_finite_update
 from .evaluation import EarlyStop, Evaluator
 from .lora import add_lora, export_lora, load_lora_state, lora_state
 from .reporting import CheckpointRecord, Reporter
@@ -210,6 +211,7 @@ class Trainer:
                 self.model, rollout, advantages, c.optimizer.micro_batch, self._autocast
             )
             grad_norm = torch.nn.utils.clip_grad_norm_(self.params, c.optimizer.grad_clip)
+            check_finite_update(self.step + 1, grad_norm, stats.values)
             self.optimizer.step()
         self.scheduler.step()
         trained = time.perf_counter()

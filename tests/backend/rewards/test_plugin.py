@@ -31,6 +31,11 @@ def words(images, prompts):
 """
 
 
+@pytest.fixture(autouse=True)
+def plugins_on(monkeypatch):
+    monkeypatch.setenv("NGRPO_ALLOW_PLUGINS", "1")
+
+
 @pytest.fixture
 def plugin_file(tmp_path):
     path = tmp_path / "my_rewards.py"
