@@ -29,7 +29,7 @@ from neighbor_grpo.backend.training.config import TrainConfig
 from neighbor_grpo.backend.training.reporting import ControlFlags
 from neighbor_grpo.backend.training.trainer import Trainer
 
-GOLD = "eval/shapes_accuracy"
+GOLD = "eval/shapes_render_match"
 REWARD = "eval/shapes_fidelity"
 
 
@@ -52,7 +52,7 @@ def base_config(**changes) -> dict:
             "trained_steps": 4,
             "quasi_norm_p": 0.8,
         },
-        "sde": {"steps": 25, "trained_steps": 14, "eta": 0.3},
+        "sde": {"steps": 25, "train_fraction": 0.6, "eta": 0.3},
         "lora": {"rank": 8, "alpha": 8},
         "optimizer": {"learning_rate": 1e-3, "micro_batch": 64},
         "eval": {
@@ -60,7 +60,8 @@ def base_config(**changes) -> dict:
             "prompts": "shapes:test",
             "seeds_per_prompt": 2,
             "gallery_size": 0,
-            "gold": [{"name": "shapes_accuracy"}],
+            "gold": [{"name": "shapes_render_match"}],
+            "monitor": [{"name": "shapes_accuracy"}],
         },
     }
     for key, value in changes.items():

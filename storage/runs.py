@@ -75,7 +75,7 @@ def validate_config(config: dict[str, Any]):
     from ..backend.training.config import TrainConfig
 
     typed = TrainConfig.from_dict(config)
-    for spec in (*typed.rewards, *typed.eval.gold):
+    for spec in (*typed.rewards, *typed.eval.gold, *typed.eval.monitor):
         check_spec(spec)
     return typed
 

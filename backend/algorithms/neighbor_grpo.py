@@ -110,8 +110,22 @@ class NeighborGRPO:
 
     @property
     def nfe_theta(self) -> float:
-        """Trained forward/backward passes per sample: (B / G)·K (Eq. 9)."""
-        return self.settings.anchors / self.group_size * self.settings.trained_steps
+        """Trained forward/backward passes per sample: (B / G)·K (Eq. 9), once per inner
+        optimizer step (each one runs every planned pass again)."""
+        return self.settings.anchors / self.group_size * self.settings.trained_steps * self.settings.inner_steps
+
+    @torch.no_grad()
+    def sample(
+        self, model: FlowModel, cond: Conditioning, noise: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Latents from the rollout sampler itself (one per row), for evaluating on it."""
+        solution = solvers.solve(
+            velocity_fn(model, cond),
+            noise.to(model.device, model.dtype),
+            self.sigmas.to(model.device),
+            self.settings.solver,
+        )
+        return solution.sample
 
     @torch.no_grad()
     def rollout(

@@ -21,11 +21,14 @@ from .neighbor_grpo import group_zscore
 
 
 def noise_level(settings: SdeSettings, sigma: torch.Tensor, sigma_max: float) -> torch.Tensor:
-    """η(σ): constant for DanceGRPO; Flow-GRPO's a·√(σ / (1 − σ)), with σ capped below 1."""
+    """η(σ): constant for DanceGRPO; Flow-GRPO's a·√(σ / (1 − σ)).
+
+    At σ = 1 the denominator vanishes; Flow-GRPO replaces σ there by the next level σ_max in the
+    denominator only, so the first step keeps its numerator σ = 1 (capping both would shrink the
+    first step's noise as well)."""
     if settings.noise_schedule == "dance":
         return torch.full_like(sigma, settings.eta)
-    capped = sigma.clamp(max=sigma_max)
-    return settings.flow_grpo_a * torch.sqrt(capped / (1.0 - capped))
+    return settings.flow_grpo_a * torch.sqrt(sigma / (1.0 - sigma.clamp(max=sigma_max)))
 
 
 def sde_step(
@@ -89,23 +92,37 @@ class SdeGRPO:
         mean, std = sde_step(x, velocity, sigmas[j], sigmas[j + 1], self._eta(sigmas[j]))
         return gaussian_log_prob(x_next.float(), mean.float(), std.float())
 
-    @torch.no_grad()
-    def rollout(
-        self, model: FlowModel, cond: Conditioning, base_noise: torch.Tensor, generator: torch.Generator
-    ) -> SdeRollout:
-        group_cond = cond.repeat_each(self.group_size)
-        x = base_noise.repeat_interleave(self.group_size, dim=0).to(model.device, model.dtype)
+    def _integrate(
+        self, model: FlowModel, cond: Conditioning, x: torch.Tensor, generator: torch.Generator
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Euler–Maruyama from σ = 1 to 0: every state, and each step's log-probability."""
         sigmas = self.sigmas.to(model.device)
         states, log_probs = [x], []
         for j in range(len(sigmas) - 1):
             step = torch.full((x.shape[0],), j, device=model.device)
-            velocity = model.velocity(x, sigmas[step], group_cond)
+            velocity = model.velocity(x, sigmas[step], cond)
             mean, std = sde_step(x, velocity, sigmas[step], sigmas[step + 1], self._eta(sigmas[step]))
             noise = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x)
             x_next = mean + std * noise
             log_probs.append(gaussian_log_prob(x_next.float(), mean.float(), std.float()))
             states.append(x_next)
             x = x_next
+        return states, log_probs
+
+    @torch.no_grad()
+    def sample(
+        self, model: FlowModel, cond: Conditioning, noise: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Latents from the rollout sampler itself (one per row), for evaluating on it."""
+        return self._integrate(model, cond, noise.to(model.device, model.dtype), generator)[0][-1]
+
+    @torch.no_grad()
+    def rollout(
+        self, model: FlowModel, cond: Conditioning, base_noise: torch.Tensor, generator: torch.Generator
+    ) -> SdeRollout:
+        group_cond = cond.repeat_each(self.group_size)
+        x = base_noise.repeat_interleave(self.group_size, dim=0).to(model.device, model.dtype)
+        states, log_probs = self._integrate(model, group_cond, x, generator)
         return SdeRollout(
             torch.stack(states),
             torch.stack(log_probs),
@@ -121,9 +138,14 @@ class SdeGRPO:
         return grouped.clamp(-self.settings.advantage_clip, self.settings.advantage_clip)
 
     def plan(self, rollout: SdeRollout, rng: random.Random) -> None:
-        """A random subset of the steps, each trained on every sample of the batch."""
-        steps = sorted(rng.sample(range(self.settings.steps), self.settings.trained_steps))
-        self._plan = [(j, row) for j in steps for row in range(rollout.states.shape[1])]
+        """Per sample, its own random `train_fraction` of the steps: DanceGRPO draws a fresh
+        permutation of the timesteps for every sample and trains the first fraction of it."""
+        count = self.settings.trained_steps
+        self._plan = [
+            (j, row)
+            for row in range(rollout.states.shape[1])
+            for j in sorted(rng.sample(range(self.settings.steps), count))
+        ]
 
     def accumulate_gradients(
         self, model: FlowModel, rollout: SdeRollout, advantages: torch.Tensor, micro_batch: int, autocast

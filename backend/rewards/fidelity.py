@@ -1,8 +1,10 @@
 """Shapes-world prompt fidelity from the pixel checker: no weights, exact, and cheap on a CPU.
 
 `shapes_fidelity` (mean of the soft per-attribute scores) is continuous, so images in a GRPO group
-rarely tie; `shapes_accuracy` (fraction of attributes exactly right) is the gold metric to watch
-for reward hacking. One soft reward per attribute lets a run target one weakness.
+rarely tie; `shapes_accuracy` (fraction of attributes exactly right) is the discrete, heavily tied
+version, and a metric to monitor. None of them can be the gold metric of a run trained on another
+(they are one measurement); `shapes_render_match` (render_match.py) is the independent one. One
+soft reward per attribute lets a run target one weakness.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from .base import Reward
 from .registry import RewardEntry, register_reward
 
 _VERSION = "1"
+# Every reward here is a summary of one checker pass: for the gold rule they are one signal, so
+# none of them can be the gold metric of a run that trains on another (independence.py).
+SIGNAL = "shapes_checker"
 
 
 class ShapesReward(Reward):
@@ -44,6 +49,7 @@ def _register(name: str, summary: Callable[[CheckResult], float], description: s
             version=_VERSION,
             description=description,
             build=lambda options, device: ShapesReward(name, summary, options.integer("batch_size", None)),
+            signal=SIGNAL,
         )
     )
 

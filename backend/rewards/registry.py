@@ -20,7 +20,7 @@ from .weights import WeightsLookup
 # Options every reward accepts; `batch_size` bounds how many images it sees at once.
 COMMON_OPTIONS = ("batch_size",)
 ANY_OPTION = "*"  # in RewardEntry.options: accept any option (a plugin passes them on)
-_CATALOGUE = ("fidelity", "image_stats", "clip_models", "pickscore", "plugin", "remote")
+_CATALOGUE = ("fidelity", "render_match", "image_stats", "clip_models", "pickscore", "plugin", "remote")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class RewardEntry:
     weights: Callable[[Options], list[WeightsLookup]] = field(default=lambda options: [])
     # Extra checks before a run is queued (raises with the fix), e.g. the plugin opt-in.
     check: Callable[[Options], None] | None = None
+    # What the reward measures, for the gold-metric rule (independence.py): rewards that are
+    # read off one measurement (the shapes checker's attribute scores, say) share a signal.
+    # None = its own name.
+    signal: str | None = None
 
 
 _ENTRIES: dict[str, RewardEntry] = {}

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
+from ..rewards.independence import check_gold_independent
 from ..rewards.spec import RewardSpec
 from ..solvers import SOLVERS
 from .config_ranges import range_problems
@@ -48,13 +49,19 @@ class SdeSettings:
     """The DanceGRPO-style SDE baseline (PAPER.md §9)."""
 
     steps: int = 25
-    trained_steps: int = 14  # DanceGRPO trains 14 of 25 steps (NFE_θ = 14)
+    # Fraction of the steps trained per sample, a fresh random subset per sample as DanceGRPO
+    # permutes its timesteps (its timestep_fraction 0.6); NFE_θ = floor(steps × fraction).
+    train_fraction: float = 0.6
     eta: float = 0.3
     noise_schedule: Literal["dance", "flow_grpo"] = "dance"
     flow_grpo_a: float = 0.7
     shift: float | None = None
     clip_epsilon: float = 1e-4
     advantage_clip: float = 5.0
+
+    @property
+    def trained_steps(self) -> int:
+        return max(1, int(self.steps * self.train_fraction + 1e-9))
 
 
 @dataclass
@@ -83,10 +90,32 @@ class EvalSettings:
     prompts: str | list[str] = "shapes:test"
     seeds_per_prompt: int = 2
     max_prompts: int | None = None
-    gold: list[RewardSpec] = field(default_factory=lambda: [RewardSpec("shapes_accuracy")])
+    # One sampler for every evaluation whatever the run trains with, so runs of both algorithms
+    # are judged on the same footing. None = the model's sampling defaults.
+    solver: str | None = None
+    steps: int | None = None
+    # Also evaluate with the run's own rollout sampler (metrics under eval_rollout/).
+    rollout_sampler: bool = False
+    # Gold metrics: what the run is really for, and must not train on. Each must be independent
+    # of every training reward (rewards/independence.py); the render match shares no logic with
+    # the shapes checker behind shapes_fidelity.
+    gold: list[RewardSpec] = field(
+        default_factory=lambda: [RewardSpec("shapes_render_match"), RewardSpec("shapes_render_fit")]
+    )
+    # Reported beside gold and free of that rule (a training reward's hard version, say), never
+    # used to stop the run.
+    monitor: list[RewardSpec] = field(default_factory=list)
     gallery_size: int = 8  # images saved per evaluation
-    early_stop_patience: int = 0  # evaluations in a row with gold falling while reward rises; 0 = off
+    # Evaluations in a row with gold falling while reward rises before the run stops itself;
+    # None = 3 whenever a gold metric is configured, 0 = off.
+    early_stop_patience: int | None = None
     early_stop_tolerance: float = 0.02
+
+    @property
+    def patience(self) -> int:
+        if self.early_stop_patience is not None:
+            return self.early_stop_patience
+        return 3 if self.gold else 0
 
 
 @dataclass
@@ -141,13 +170,19 @@ class TrainConfig:
         _require(n.quasi_norm_p > 0, "neighbor.quasi_norm_p", "must be positive")
         s = self.sde
         _require(s.steps >= 2, "sde.steps", "must be at least 2")
-        _require(1 <= s.trained_steps <= s.steps, "sde.trained_steps", f"must be in 1..sde.steps ({s.steps})")
+        _require(0.0 < s.train_fraction <= 1.0, "sde.train_fraction", "must be in (0, 1]")
         _require(s.eta > 0, "sde.eta", "must be positive")
         _require(self.lora.rank >= 1, "lora.rank", "must be at least 1")
         _require(self.optimizer.learning_rate > 0, "optimizer.learning_rate", "must be positive")
         _require(self.optimizer.micro_batch >= 1, "optimizer.micro_batch", "must be at least 1")
         _require(self.eval.every >= 0, "eval.every", "must be 0 (start and end only) or more")
         _require(self.eval.seeds_per_prompt >= 1, "eval.seeds_per_prompt", "must be at least 1")
+        e = self.eval
+        _require(e.solver is None or e.solver in SOLVERS, "eval.solver", f"must be one of {', '.join(SOLVERS)}")
+        try:
+            check_gold_independent(self.rewards, e.gold)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
 
 
 def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> TrainConfig:

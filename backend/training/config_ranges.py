@@ -58,7 +58,7 @@ RANGES: dict[str, Range] = {
     "neighbor.inner_steps": Range(1, 100),
     "neighbor.quasi_norm_p": Range(0, 100, True, hint="Eq. 11 exponent; the paper uses 0.8"),
     "sde.steps": Range(2, 1000),
-    "sde.trained_steps": Range(1, 1000),
+    "sde.train_fraction": Range(0, 1, True, hint="fraction of the steps trained per sample; DanceGRPO uses 0.6"),
     "sde.eta": Range(0, 10, True, hint="SDE noise level; DanceGRPO uses 0.3"),
     "sde.flow_grpo_a": Range(0, 1, True),
     "sde.shift": Range(0, 100, True),
@@ -81,6 +81,8 @@ RANGES: dict[str, Range] = {
     "eval.early_stop_tolerance": Range(0, 1e9),
     "rewards[].weight": Range(-1e6, 1e6, hint="a finite number; negative weights penalise"),
     "eval.gold[].weight": Range(-1e6, 1e6),
+    "eval.monitor[].weight": Range(-1e6, 1e6),
+    "eval.steps": Range(1, 1000, hint="unset for the model's default sampler"),
 }
 
 

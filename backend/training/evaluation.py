@@ -54,7 +54,19 @@ class EarlyStop:
 
 
 class Evaluator:
-    def __init__(self, config: TrainConfig, train_rewards: RewardSet, gold: RewardSet | None, run_dir: Path):
+    """Samples the fixed held-out prompts and seeds with the evaluation sampler (`eval.solver`,
+    `eval.steps`: one for every run, whatever it trains with) and scores them with the training
+    rewards, the gold metrics and the monitors; optionally again with the run's rollout sampler."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_rewards: RewardSet,
+        gold: RewardSet | None,
+        run_dir: Path,
+        monitor: RewardSet | None = None,
+        algorithm=None,
+    ):
         prompts = resolve_prompts(config.eval.prompts)[: config.eval.max_prompts]
         count = config.eval.seeds_per_prompt
         self.prompts = [p for p in prompts for _ in range(count)]
@@ -62,36 +74,63 @@ class Evaluator:
         self.config = config
         self.train_rewards = train_rewards
         self.gold = gold
+        self.monitor = monitor
+        self.algorithm = algorithm
         self.run_dir = run_dir
 
     @torch.no_grad()
     def evaluate(self, model: FlowModel, step: int, reporter: Reporter) -> dict[str, float]:
-        n = self.config.neighbor
-        images = torch.cat(
+        e = self.config.eval
+        images = self._sample(
+            lambda prompts, seeds: generate(
+                model, prompts, seeds, solver=e.solver, steps=e.steps, resolution=self.config.resolution
+            )
+        )
+        scores = self._score(images)
+        metrics = self._summarise(scores, "eval")
+        reporter.samples(step, self._save_gallery(images, scores, step))
+        if e.rollout_sampler:
+            metrics.update(self.evaluate_rollout_sampler(model))
+        return metrics
+
+    @torch.no_grad()
+    def evaluate_rollout_sampler(self, model: FlowModel) -> dict[str, float]:
+        """The same prompts and noise through the run's own rollout sampler (an SDE draws its step
+        noise from a generator seeded the same way every time) → eval_rollout/* metrics."""
+        if self.algorithm is None:
+            raise ValueError("evaluating on the rollout sampler needs the run's algorithm")
+
+        def sample(prompts: list[str], seeds: list[int]) -> torch.Tensor:
+            generator = torch.Generator().manual_seed(seeds[0])
+            noise = model.initial_noise(seeds, self.config.resolution)
+            cond = model.encode_prompts(prompts)
+            return model.decode(self.algorithm.sample(model, cond, noise, generator))
+
+        return self._summarise(self._score(self._sample(sample)), "eval_rollout")
+
+    def _sample(self, sample_batch) -> torch.Tensor:
+        return torch.cat(
             [
-                generate(
-                    model,
-                    self.prompts[i : i + _BATCH],
-                    self.seeds[i : i + _BATCH],
-                    solver=n.solver,
-                    steps=n.steps,
-                    shift=n.shift,
-                    resolution=self.config.resolution,
-                )
+                sample_batch(self.prompts[i : i + _BATCH], self.seeds[i : i + _BATCH])
                 for i in range(0, len(self.prompts), _BATCH)
             ]
         )
+
+    def _score(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         scores = self.train_rewards.score(images, self.prompts)
-        if self.gold is not None:
-            scores.update(self.gold.score(images, self.prompts))
-        metrics = {f"eval/{name}": values.float().mean().item() for name, values in scores.items()}
-        metrics["eval/reward"] = sum(
+        for extra in (self.monitor, self.gold):
+            if extra is not None:
+                scores.update(extra.score(images, self.prompts))
+        return scores
+
+    def _summarise(self, scores: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
+        metrics = {f"{prefix}/{name}": values.float().mean().item() for name, values in scores.items()}
+        metrics[f"{prefix}/reward"] = sum(
             spec.weight * scores[name].float().mean().item()
             for name, spec in zip(self.train_rewards.names, self.train_rewards.specs, strict=True)
         )
-        gold_names = [spec.name for spec in self.config.eval.gold] or self.train_rewards.names
-        metrics["eval/gold"] = sum(scores[name].float().mean().item() for name in gold_names) / len(gold_names)
-        reporter.samples(step, self._save_gallery(images, scores, step))
+        gold_names = self.gold.names if self.gold is not None else self.train_rewards.names
+        metrics[f"{prefix}/gold"] = sum(scores[name].float().mean().item() for name in gold_names) / len(gold_names)
         return metrics
 
     def _save_gallery(self, images: torch.Tensor, scores: dict[str, torch.Tensor], step: int) -> list[SampleRecord]:

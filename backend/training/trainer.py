@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from ..algorithms.common import TrainStats
 from ..algorithms.neighbor_grpo import NeighborGRPO
 from ..algorithms.sde_grpo import SdeGRPO
 from ..models.base import FlowModel
@@ -24,8 +25,36 @@ from .evaluation import EarlyStop, Evaluator
 from .lora import add_lora, export_lora, load_lora_state, lora_state
 from .reporting import CheckpointRecord, Reporter
 
-# Settings a resumed run must share with the run that wrote its checkpoint.
-_RESUME_INVARIANTS = ("model", "algorithm", "lora", "group_size", "prompts_per_iteration", "seed")
+# Settings a resumed run must share with the run that wrote its checkpoint: a run whose algorithm,
+# rewards or optimizer changed halfway is two experiments under one name. (The settings block of
+# the algorithm that does not run is free; so are the micro-batch, which only bounds memory, and
+# the iteration count, which is how a finished run is extended.)
+_RESUME_INVARIANTS = (
+    "model",
+    "algorithm",
+    "lora",
+    "group_size",
+    "prompts_per_iteration",
+    "seed",
+    "prompts",
+    "rewards",
+    "resolution",
+)
+_RESUME_FREE_OPTIMIZER = ("micro_batch",)
+
+
+def changed_settings(saved: dict, current: dict) -> list[str]:
+    """Names of the settings (dotted for nested ones) that differ and a resumed run must keep."""
+    changed = [key for key in _RESUME_INVARIANTS if saved.get(key) != current.get(key)]
+    algorithm = "neighbor" if current.get("algorithm") == "neighbor_grpo" else "sde"
+    for section, free in ((algorithm, ()), ("optimizer", _RESUME_FREE_OPTIMIZER)):
+        before, after = saved.get(section) or {}, current.get(section) or {}
+        changed += [
+            f"{section}.{key}"
+            for key in sorted(set(before) | set(after))
+            if key not in free and before.get(key) != after.get(key)
+        ]
+    return changed
 
 
 @dataclass
@@ -71,16 +100,17 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda i: min(1.0, (i + 1) / warmup))
         self.prompts = resolve_prompts(c.prompts)
         self.rewards = RewardSet.from_specs(c.rewards, device=str(self.device))
-        gold = [spec for spec in c.eval.gold if spec.name not in self.rewards.names]
-        self.gold = RewardSet.from_specs(gold, device=str(self.device)) if gold else None
+        # TrainConfig.validate has refused gold metrics that depend on a training reward.
+        self.gold = RewardSet.from_specs(c.eval.gold, device=str(self.device)) if c.eval.gold else None
+        self.monitor = RewardSet.from_specs(c.eval.monitor, device=str(self.device)) if c.eval.monitor else None
         shift = self.model.defaults.shift
         self.algorithm = (
             NeighborGRPO(c.neighbor, c.group_size, shift)
             if c.algorithm == "neighbor_grpo"
             else SdeGRPO(c.sde, c.group_size, shift)
         )
-        self.evaluator = Evaluator(c, self.rewards, self.gold, self.run_dir)
-        self.early_stop = EarlyStop(c.eval.early_stop_patience, c.eval.early_stop_tolerance)
+        self.evaluator = Evaluator(c, self.rewards, self.gold, self.run_dir, self.monitor, self.algorithm)
+        self.early_stop = EarlyStop(c.eval.patience, c.eval.early_stop_tolerance)
 
     def _autocast(self):
         if self.device.type == "cuda" and self.config.optimizer.mixed_precision == "bf16":
@@ -134,7 +164,7 @@ class Trainer:
         weights, state = ckpt.load_checkpoint(folder, self.optimizer, self.scheduler, self.rng)
         saved = state["config"]
         current = self.config.to_dict()
-        changed = [key for key in _RESUME_INVARIANTS if saved.get(key) != current.get(key)]
+        changed = changed_settings(saved, current)
         if changed:
             raise ValueError(
                 f"cannot resume from {folder}: the config changed {', '.join(changed)}; "
@@ -191,31 +221,46 @@ class Trainer:
     def iteration(self) -> dict[str, float]:
         """One GRPO iteration: rollouts, rewards, advantages, optimizer step(s)."""
         c, g = self.config, self.config.group_size
-        started = time.perf_counter()
+        started = self._clock()
         batch = self._draw_prompts()
         with torch.no_grad():
             cond = self.model.encode_prompts(batch)
         base = torch.randn(self.model.noise_shape(len(batch), c.resolution), generator=self.rng.generator)
         rollout = self.algorithm.rollout(self.model, cond, base, self.rng.generator)
         images = self.model.decode(rollout.latents)
-        rolled = time.perf_counter()
+        rolled = self._clock()
         group_prompts = [p for p in batch for _ in range(g)]
         raw = self.rewards.score(images, group_prompts)
         combined = self.rewards.combine(raw, g).to(self.device)
         advantages = self.algorithm.advantages(combined)
-        scored = time.perf_counter()
+        scored = self._clock()
         self.algorithm.plan(rollout, self.rng.python)
-        for _ in range(self.algorithm.inner_steps):
+        inner = self.algorithm.inner_steps
+        stats, grad_norms = TrainStats(), []
+        for _ in range(inner):
             self.optimizer.zero_grad(set_to_none=True)
-            stats = self.algorithm.accumulate_gradients(
-                self.model, rollout, advantages, c.optimizer.micro_batch, self._autocast
+            stats.merge(
+                self.algorithm.accumulate_gradients(
+                    self.model, rollout, advantages, c.optimizer.micro_batch, self._autocast
+                )
             )
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, c.optimizer.grad_clip)
-            check_finite_update(self.step + 1, grad_norm, stats.values)
+            grad_norms.append(float(torch.nn.utils.clip_grad_norm_(self.params, c.optimizer.grad_clip)))
+            check_finite_update(self.step + 1, grad_norms[-1], stats.values)
             self.optimizer.step()
         self.scheduler.step()
-        trained = time.perf_counter()
-        return self._iteration_metrics(raw, stats.values, float(grad_norm), started, rolled, scored, trained)
+        trained = self._clock()
+        # Every inner step's statistics count: means over them (the per-step values are already
+        # means over that step's passes), and the largest gradient norm beside the mean.
+        values = {name: value / inner for name, value in stats.values.items()}
+        values["grad_norm_max"] = max(grad_norms)
+        return self._iteration_metrics(raw, values, sum(grad_norms) / inner, started, rolled, scored, trained)
+
+    def _clock(self) -> float:
+        """perf_counter once the GPU has finished its queued work (CUDA runs asynchronously, so an
+        unsynchronised clock times the launch, not the work)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     def _draw_prompts(self) -> list[str]:
         count = self.config.prompts_per_iteration

@@ -3,6 +3,8 @@ metrics, checkpoints and the exported LoRA."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from safetensors import safe_open
@@ -28,7 +30,7 @@ def small_config(model_dir, **changes) -> TrainConfig:
         "checkpoint_every": 3,
         "seed": 3,
         "neighbor": {"steps": 4, "anchors": 2, "trained_steps": 2},
-        "sde": {"steps": 4, "trained_steps": 2},
+        "sde": {"steps": 4, "train_fraction": 0.5},
         "lora": {"rank": 4, "alpha": 8},
         "optimizer": {"learning_rate": 1e-2, "micro_batch": 3},
         "eval": {"every": 3, "max_prompts": 2, "seeds_per_prompt": 1, "gallery_size": 2},
@@ -133,3 +135,43 @@ def test_resuming_with_a_changed_algorithm_is_refused(model_dir, tmp_path):
     train(small_config(model_dir, iterations=3), tmp_path)
     with pytest.raises(ValueError, match="the config changed algorithm"):
         train(small_config(model_dir, algorithm="sde_grpo"), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"optimizer": {"learning_rate": 3e-3, "micro_batch": 3}}, "optimizer.learning_rate"),
+        ({"rewards": ["shapes_fidelity", "shapes_clean:0.5"]}, "rewards"),
+        ({"neighbor": {"steps": 4, "anchors": 2, "trained_steps": 2, "sigma_p": 0.3}}, "neighbor.sigma_p"),
+    ],
+)
+def test_resuming_with_changed_rewards_optimizer_or_algorithm_settings_is_refused(model_dir, tmp_path, changes, named):
+    train(small_config(model_dir, iterations=3), tmp_path)
+    with pytest.raises(ValueError, match=f"the config changed {re.escape(named)}"):
+        train(small_config(model_dir, **changes), tmp_path)
+
+
+def test_resuming_may_change_the_micro_batch_and_the_other_algorithms_settings(model_dir, tmp_path):
+    train(small_config(model_dir, iterations=3), tmp_path)
+    changed = {"optimizer": {"learning_rate": 1e-2, "micro_batch": 5}, "sde": {"steps": 6}}
+    assert train(small_config(model_dir, iterations=4, **changed), tmp_path).step == 4
+
+
+def test_inner_steps_count_in_nfe_and_every_inner_step_reports(model_dir, tmp_path, monkeypatch):
+    norms = iter([1.0, 3.0, 5.0, 7.0])
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda params, limit: clip(params, limit) * 0 + next(norms))
+    neighbor = {"steps": 4, "anchors": 2, "trained_steps": 2, "inner_steps": 2}
+    train(small_config(model_dir, iterations=2, checkpoint_every=2, neighbor=neighbor), tmp_path)
+    rows = [r for r in read_jsonl(tmp_path / "metrics.jsonl") if "reward" in r]
+    assert [r["nfe_theta"] for r in rows] == [pytest.approx(2 / 4 * 2 * 2)] * 2
+    assert [(r["grad_norm"], r["grad_norm_max"]) for r in rows] == [(2.0, 3.0), (6.0, 7.0)]
+
+
+def test_timings_wait_for_the_gpu(model_dir, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(device))
+    trainer = Trainer(small_config(model_dir), tmp_path, JsonlReporter(tmp_path))
+    trainer.device = torch.device("cuda")
+    trainer._clock()
+    assert calls == [torch.device("cuda")]
