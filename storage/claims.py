@@ -70,9 +70,40 @@ def settle_run(
 ) -> bool:
     if status not in FINAL_STATUSES:
         raise ValueError(f"a run ends as one of {FINAL_STATUSES}, not {status!r}")
-    values = {"status": status, "finished_at": time.time(), "heartbeat_at": time.time(), "error": error}
+    # A worker that settles a run was alive to the end: the run's crash streak is over.
+    values = {"status": status, "finished_at": time.time(), "heartbeat_at": time.time(), "error": error, "crashes": 0}
     if step is not None:
         values["progress_step"] = step
     with registry.write() as session:
         result = session.execute(update(Run).where(*_ours(run_id, worker)).values(**values))
     return result.rowcount == 1
+
+
+class RunTaken(RuntimeError):
+    """This worker no longer owns the run (it was declared dead and the run resumed elsewhere)."""
+
+
+def check_owner(session, run_id: int, worker: WorkerIdentity) -> None:
+    """Inside a write transaction: stop a stale trainer before it writes over a resumed run."""
+    if session.scalar(select(Run.id).where(*_ours(run_id, worker))) is None:
+        raise RunTaken(
+            f"run {run_id} is no longer owned by worker pid {worker.pid} on {worker.host}; "
+            "it was declared dead and the run moved on, so this trainer stops without writing"
+        )
+
+
+def requeue_crashed_runs(registry: Registry, max_restarts: int) -> tuple[list[int], list[int]]:
+    """Queue again the runs a dead worker left interrupted; fail those that died more than
+    `max_restarts` times in a row. Returns (requeued ids, failed ids)."""
+    requeued, failed = [], []
+    with registry.write() as session:
+        crashed = session.scalars(select(Run).where(Run.status == "interrupted", Run.crashes > 0)).all()
+        for run in crashed:
+            if run.crashes <= max_restarts:
+                run.status, run.finished_at, run.worker_pid = "queued", None, None
+                requeued.append(run.id)
+            else:
+                run.status = "failed"
+                run.error = f"its worker died {run.crashes} times in a row (limit {max_restarts}); last: {run.error}"
+                failed.append(run.id)
+    return requeued, failed

@@ -100,6 +100,7 @@ def recover_stale_runs(registry: Registry, stale_after: float = STALE_AFTER_S) -
                     status=case((Run.cancel_requested, "cancelled"), else_="interrupted"),
                     finished_at=now,
                     error=reason,
+                    crashes=Run.crashes + 1,
                 )
             )
             if result.rowcount:

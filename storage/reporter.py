@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import delete, select, update
@@ -17,6 +19,8 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
 from ..backend.training.reporting import CheckpointRecord, ControlFlags, SampleRecord
+from .claims import check_owner
+from .liveness import WorkerIdentity
 from .registry import Registry
 from .schema import Checkpoint, Metric, Run, Sample
 
@@ -29,9 +33,11 @@ class RegistryReporter:
         flush_rows: int = 500,
         flush_seconds: float = 5.0,
         progress_seconds: float = 1.0,
+        owner: WorkerIdentity | None = None,
     ):
         self.registry = registry
         self.run_id = run_id
+        self.owner = owner  # when set, every write first checks that this worker still owns the run
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.progress_seconds = progress_seconds
@@ -40,6 +46,14 @@ class RegistryReporter:
         self._last_progress = float("-inf")
         self._stop = threading.Event()
         self._lock = threading.Lock()  # a trainer may report from a background thread (async evaluation)
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A write transaction that a stale trainer cannot use (see claims.check_owner)."""
+        with self.registry.write() as session:
+            if self.owner is not None:
+                check_owner(session, self.run_id, self.owner)
+            yield session
 
     def request_stop(self) -> None:
         """Ask the trainer to checkpoint and return (worker shutdown); safe from a signal handler."""
@@ -78,12 +92,12 @@ class RegistryReporter:
             session.execute(statement, rows)
 
     def flush(self) -> None:
-        with self.registry.write() as session:
+        with self._write() as session:
             self._write_metrics(session)
 
     def samples(self, step: int, records: list[SampleRecord]) -> None:
         now = time.time()
-        with self.registry.write() as session:
+        with self._write() as session:
             session.add_all(
                 Sample(
                     run_id=self.run_id, step=step, prompt=r.prompt, seed=r.seed, path=r.path,
@@ -97,7 +111,7 @@ class RegistryReporter:
         # The metrics up to this step land in the same transaction: after a crash, what the
         # registry shows never lags behind the checkpoint a resume continues from.
         sha256 = record.files.get(Path(record.lora_path).name) if record.lora_path else None
-        with self.registry.write() as session:
+        with self._write() as session:
             self._write_metrics(session)
             run_folder = self.registry.home / session.scalar(select(Run.folder).where(Run.id == self.run_id))
             mine = select(Checkpoint).where(Checkpoint.run_id == self.run_id)
@@ -118,7 +132,7 @@ class RegistryReporter:
         if now - self._last_progress < self.progress_seconds and step < total:
             return
         self._last_progress = now
-        with self.registry.write() as session:
+        with self._write() as session:
             session.execute(
                 update(Run)
                 .where(Run.id == self.run_id, Run.status == "running")
@@ -128,7 +142,7 @@ class RegistryReporter:
     def rewind(self, step: int) -> None:
         with self._lock:
             self._rows = [row for row in self._rows if row["step"] <= step]
-        with self.registry.write() as session:
+        with self._write() as session:
             for table in (Metric, Sample, Checkpoint):
                 session.execute(delete(table).where(table.run_id == self.run_id, table.step > step))
             session.execute(update(Run).where(Run.id == self.run_id).values(progress_step=step))
@@ -141,7 +155,7 @@ class RegistryReporter:
                 select(Run.cancel_requested, Run.save_requested, Run.sample_requested).where(Run.id == self.run_id)
             ).one()
         if save or sample:
-            with self.registry.write() as session:
+            with self._write() as session:
                 save, sample = session.execute(
                     select(Run.save_requested, Run.sample_requested).where(Run.id == self.run_id)
                 ).one()

@@ -187,6 +187,7 @@ def resume_run(home: Home, run: RunRef) -> RunInfo:
                 f"run {row.name!r} is {row.status}; only interrupted, failed or cancelled runs resume{hint}"
             )
         row.status, row.error, row.finished_at, row.worker_pid = "queued", None, None, None
+        row.crashes = 0  # a person asked for it: a fresh allowance of automatic restarts
         row.cancel_requested = row.save_requested = row.sample_requested = False
         return RunInfo.from_row(row, registry.home)
 

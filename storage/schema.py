@@ -51,6 +51,8 @@ class Run(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     save_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     sample_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Consecutive deaths of its worker (reset when a worker settles it): drives automatic resume.
+    crashes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Metric(Base):

@@ -23,9 +23,27 @@ from .schema import Run
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
+def normalize_device(device: str | None) -> str | None:
+    """One name per device, so two workers cannot both think they own it: `cuda` and `CUDA:0` are
+    `cuda:0`; None, "" and "auto" mean the default device (None)."""
+    if device is None:
+        return None
+    name = device.strip().lower()
+    if name in ("", "auto"):
+        return None
+    if name in ("cuda", "xpu", "npu"):
+        return f"{name}:0"
+    return name
+
+
 def lock_file(home: Path, device: str | None) -> Path:
-    name = re.sub(r"[^A-Za-z0-9_-]+", "_", device or "default")
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", normalize_device(device) or "default")
     return home / "workers" / f"{name}.lock"
+
+
+def runs_waiting(registry: Registry) -> bool:
+    with registry.read() as session:
+        return bool(session.scalar(select(exists().where(Run.status == "queued"))))
 
 
 class WorkerLock:
@@ -112,9 +130,8 @@ def ensure_worker(home: Registry | str | os.PathLike | None = None, device: str 
     Two front ends racing here may both start one: the loser finds the lock taken and exits.
     """
     registry = open_registry(home)
-    with registry.read() as session:
-        queued = session.scalar(select(exists().where(Run.status == "queued")))
-    if not queued or worker_alive(registry.home, device):
+    device = normalize_device(device)
+    if not runs_waiting(registry) or worker_alive(registry.home, device):
         return None
     command, env = worker_command(registry.home, device)
     log = worker_log(registry.home)

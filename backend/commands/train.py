@@ -72,7 +72,6 @@ class ProgressBar:
 
 def run(args: argparse.Namespace) -> int:
     from ...storage import ensure_worker, get_run, queue_run
-    from ...storage.claims import claim_run
     from ..worker import Worker, build_trainer
 
     overrides = parse_overrides(args.overrides)
@@ -88,9 +87,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     worker = Worker(args.home, device=args.device)
-    if claim_run(worker.registry, worker.identity, run_id) is None:
-        print(f"run {run_id} ({info.name}) was taken by a background worker; follow it with `ngrpo runs show {run_id}`")
-        return 0
     bars: list[ProgressBar] = []
 
     def with_progress_bar(config_dict, run_dir, reporter, device):
@@ -100,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
     worker.trainer_factory = with_progress_bar
     started = time.perf_counter()
     print(f"run {run_id} ({info.name}) in {info.folder}")
-    worker.run_one(run_id)
+    elsewhere = worker.run_foreground(run_id)
+    ensure_worker(args.home, args.device)  # runs queued while this one held the device
+    if elsewhere is not None:
+        print(f"run {run_id} ({info.name}) is queued: {elsewhere}; follow it with `ngrpo runs show {run_id}`")
+        return 0
     for bar in bars:
         bar.bar.close()
     info = get_run(args.home, run_id)

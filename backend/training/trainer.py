@@ -183,10 +183,11 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> TrainOutcome:
         self._setup()
-        latest = ckpt.latest_checkpoint(self.checkpoints)
+        latest = ckpt.latest_intact_checkpoint(self.checkpoints)
         if latest is not None:
             self._resume(latest)
         else:
+            self.reporter.rewind(0)  # a crash before the first checkpoint left rows a rerun rewrites
             self.reporter.metrics(0, self._evaluate(0))
         total = self.config.iterations
         try:
