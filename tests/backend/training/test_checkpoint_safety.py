@@ -50,7 +50,7 @@ def test_a_resave_of_the_same_step_keeps_the_old_folder_until_the_new_one_is_who
         raise RuntimeError("killed mid-write")
 
     monkeypatch.setattr(ckpt.torch, "save", fail)
-    with pytest.raises(ckpt.CheckpointError, match="writing the checkpoint of step 2 .* failed"):
+    with pytest.raises(ckpt.CheckpointError, match=r"writing the checkpoint of step 2 .* failed"):
         _save(tmp_path, 2, value=2.0)
     assert ckpt.verify_checkpoint(folder) is None
     assert [p for _, p in ckpt.list_checkpoints(tmp_path)] == [folder]
