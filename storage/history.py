@@ -95,3 +95,34 @@ def list_checkpoints(home: Home, run: RunRef) -> list[CheckpointInfo]:
             )
             for c in session.scalars(query)
         ]  # fmt: skip
+
+
+def metric_extremes(home: Home, run_ids: list[int], name: str) -> dict[int, tuple[float, float]]:
+    """run id → (best value, last value) of metric `name`, for many runs in one query (the Runs
+    table). Uses the (run_id, step, name) index: it reads only these runs' rows."""
+    if not run_ids:
+        return {}
+    registry = open_registry(home)
+    with registry.read() as session:
+        last_step = (
+            select(Metric.run_id, func.max(Metric.step).label("step"), func.max(Metric.value).label("best"))
+            .where(Metric.run_id.in_(run_ids), Metric.name == name)
+            .group_by(Metric.run_id)
+        ).subquery()
+        rows = session.execute(
+            select(Metric.run_id, last_step.c.best, Metric.value).join(
+                last_step,
+                (Metric.run_id == last_step.c.run_id) & (Metric.step == last_step.c.step) & (Metric.name == name),
+            )
+        )
+        return {run_id: (best, last) for run_id, best, last in rows}
+
+
+def sample_steps(home: Home, run: RunRef) -> list[int]:
+    """The steps that have evaluation images, oldest first."""
+    registry = open_registry(home)
+    with registry.read() as session:
+        run_id = find_run_row(session, run).id
+        return list(
+            session.scalars(select(Sample.step).where(Sample.run_id == run_id).distinct().order_by(Sample.step))
+        )

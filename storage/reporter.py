@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
-from ..backend.training.reporting import CheckpointRecord, ControlFlags, SampleRecord
+from ..backend.records import CheckpointRecord, ControlFlags, SampleRecord
 from .claims import check_owner
 from .liveness import WorkerIdentity
 from .registry import Registry

@@ -1,4 +1,4 @@
-"""What front ends do with runs: queue, list, inspect, control, resume, delete, export.
+"""What front ends do with runs (through backend.actions): insert, list, inspect, control, resume, delete, export.
 
 Every function takes the home folder (a path, None for the default, or an open Registry) and
 runs short transactions. Listing and inspecting first settle runs whose worker died, so no front
@@ -21,12 +21,12 @@ from ..backend.files import sha256_file
 from .home import run_folder_name, runs_root
 from .liveness import recover_stale_runs
 from .registry import Registry, RegistryError, open_registry
-from .schema import Checkpoint, Metric, PromptSet, Run, Sample
+from .schema import Checkpoint, Metric, Run, Sample
 from .workers import ensure_worker
 
 __all__ = [
     "RunInfo", "RunNotFound", "cancel_run", "delete_run", "ensure_worker", "export_lora", "get_run",
-    "list_runs", "queue_run", "request_sample", "request_save", "resume_run",
+    "insert_run", "list_runs", "request_sample", "request_save", "resume_run",
 ]  # fmt: skip
 
 Home = Registry | str | os.PathLike | None
@@ -68,18 +68,6 @@ class RunInfo:
         return {**asdict(self), "folder": str(self.folder)}
 
 
-def validate_config(config: dict[str, Any]):
-    """The typed config, or ConfigError (a ValueError) naming the bad field; every reward must
-    exist and find its weights files, so a run is never queued that could only fail."""
-    from ..backend.rewards import check_spec
-    from ..backend.training.config import TrainConfig
-
-    typed = TrainConfig.from_dict(config)
-    for spec in (*typed.rewards, *typed.eval.gold, *typed.eval.monitor):
-        check_spec(spec)
-    return typed
-
-
 def _unique_name(session: Session, wanted: str) -> str:
     taken = set(session.scalars(select(Run.name).where(Run.name.like(f"{wanted}%"))))
     name, number = wanted, 1
@@ -89,39 +77,25 @@ def _unique_name(session: Session, wanted: str) -> str:
     return name
 
 
-def _freeze_prompts(session: Session, prompts: str | list[str]) -> str | list[str]:
-    """Built-in set names stay names; a registry prompt set or a .txt file becomes its list, so
-    the worker trains what the user saw when queueing, whatever its working folder."""
-    from ..backend.prompts import BUILTIN_SETS, resolve_prompts
-
-    if not isinstance(prompts, str) or prompts in BUILTIN_SETS:
-        return prompts
-    saved = session.scalars(select(PromptSet.prompts).where(PromptSet.name == prompts)).one_or_none()
-    return list(saved) if saved is not None else resolve_prompts(prompts)
-
-
-def queue_run(home: Home, config: dict[str, Any], name: str | None = None) -> int:
-    """Validate `config` and queue it; the run id. The name is made unique with -2, -3, ..."""
+def insert_run(home: Home, config: dict[str, Any], prompt_set: str | None = None) -> int:
+    """Queue a run whose `config` is complete and already checked (see backend.actions.queue_run,
+    which every front end calls); the run id. The registry trusts it: it knows tables, not
+    settings. The name (`config["name"]`) is made unique with -2, -3, ..."""
     registry = open_registry(home)
-    wanted = name or config.get("name") or "run"
-    cfg = validate_config({**config, "name": wanted})
     with registry.write() as session:
-        final = _unique_name(session, wanted)
-        stored = {**cfg.to_dict(), "name": final}
-        stored["prompts"] = _freeze_prompts(session, stored["prompts"])
-        stored["eval"]["prompts"] = _freeze_prompts(session, stored["eval"]["prompts"])
+        final = _unique_name(session, config["name"])
         run = Run(
             name=final,
             status="queued",
-            config=stored,
-            model=str(cfg.model),
-            prompt_set=cfg.prompts if isinstance(cfg.prompts, str) else None,
-            rewards=[reward.to_dict() for reward in cfg.rewards],
-            algorithm=str(cfg.algorithm),
+            config={**config, "name": final},
+            model=str(config["model"]),
+            prompt_set=prompt_set,
+            rewards=list(config["rewards"]),
+            algorithm=str(config["algorithm"]),
             folder="",
             created_at=time.time(),
             progress_step=0,
-            progress_total=int(cfg.iterations),
+            progress_total=int(config["iterations"]),
         )
         session.add(run)
         session.flush()  # assigns the id the folder name needs

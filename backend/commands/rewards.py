@@ -13,36 +13,21 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _weights_status(entry) -> tuple[str, list[str]]:
-    from ..rewards.options import Options
-
-    if not entry.needs_weights:
-        return "-", []
-    lookups = entry.weights(Options(entry.name, {}))
-    found = [lookup.find() for lookup in lookups]
-    status = "found" if all(found) else "missing"
-    return status, [
-        str(path) if path else f"{lookup.what}: not found" for lookup, path in zip(lookups, found, strict=True)
-    ]
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..rewards import ENV_VAR, reward_entry, reward_names
+    from ..actions import list_rewards
+    from ..rewards import ENV_VAR
 
-    rows = []
-    for name in reward_names():
-        entry = reward_entry(name)
-        status, files = _weights_status(entry)
-        rows.append(
-            {
-                "name": name,
-                "version": entry.version,
-                "needs_weights": entry.needs_weights,
-                "weights": status,
-                "files": files,
-                "description": entry.description,
-            }
-        )
+    rows = [
+        {
+            "name": info.name,
+            "version": info.version,
+            "needs_weights": info.needs_weights,
+            "weights": ("found" if info.available else "missing") if info.needs_weights else "-",
+            "files": info.files,
+            "description": info.description,
+        }
+        for info in list_rewards()
+    ]
     if args.json:
         print(json.dumps({"weights_folder": os.environ.get(ENV_VAR), "rewards": rows}, indent=2))
         return 0

@@ -53,22 +53,29 @@ def _progress(run) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ...storage.runs import list_runs
+    from ..actions import list_runs, run_infos
 
-    runs = list_runs(args.home, status=args.status)
     if args.json:
-        print(json.dumps([run.to_dict() for run in runs], indent=2))
+        print(json.dumps([run.to_dict() for run in run_infos(args.home, status=args.status)], indent=2))
         return 0
+    runs = list_runs(args.home, status=args.status, limit=None)
     if not runs:
         print("no runs" + (f" with status {args.status}" if args.status else ""))
         return 0
     rows = [("ID", "NAME", "STATUS", "PROGRESS", "MODEL", "ALGORITHM", "CREATED", "NOTE")]
     for run in runs:
-        note = (run.error or "")[:60] + (
-            " (cancel requested)" if run.cancel_requested and run.status == "running" else ""
-        )
+        progress = f"{run.step}/{run.total}" if run.total else str(run.step)
         rows.append(
-            (str(run.id), run.name, run.status, _progress(run), run.model, run.algorithm, _when(run.created_at), note)
+            (
+                str(run.id),
+                run.name,
+                run.status,
+                progress,
+                run.model,
+                run.algorithm,
+                _when(run.created_at),
+                run.note[:60],
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -77,12 +84,10 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from ...storage.history import latest_metrics, list_checkpoints
-    from ...storage.runs import get_run
+    from ..actions import show_run
 
-    run = get_run(args.home, args.target)
-    metrics = latest_metrics(args.home, run.id)
-    checkpoints = list_checkpoints(args.home, run.id)
+    detail = show_run(args.home, args.target)
+    run, metrics, checkpoints = detail.info, detail.latest_metrics, detail.checkpoints
     if args.json:
         shown = {
             **run.to_dict(),
@@ -110,7 +115,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    from ...storage.runs import cancel_run
+    from ..actions import cancel_run
 
     run = cancel_run(args.home, args.target)
     print(f"run {run.id} ({run.name}): " + ("cancel requested" if run.status == "running" else run.status))
@@ -118,41 +123,41 @@ def run_cancel(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    from ...storage.runs import ensure_worker, resume_run
+    from ..actions import resume_run
 
-    run = resume_run(args.home, args.target)
+    run, pid = resume_run(args.home, args.target, start_worker=not args.no_worker)
     print(f"run {run.id} ({run.name}) queued; it continues from its last checkpoint")
-    if not args.no_worker and (pid := ensure_worker(args.home)) is not None:
+    if pid is not None:
         print(f"started a worker (pid {pid})")
     return 0
 
 
 def run_save(args: argparse.Namespace) -> int:
-    from ...storage.runs import request_save
+    from ..actions import request_checkpoint
 
-    run = request_save(args.home, args.target)
+    run = request_checkpoint(args.home, args.target)
     print(f"run {run.id} ({run.name}): checkpoint requested")
     return 0
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from ...storage.runs import request_sample
+    from ..actions import request_samples
 
-    run = request_sample(args.home, args.target)
+    run = request_samples(args.home, args.target)
     print(f"run {run.id} ({run.name}): samples requested")
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ...storage.runs import export_lora
+    from ..actions import ExportRequest, export_lora
 
-    path = export_lora(args.home, args.target, step=args.step, out=args.out)
-    print(f"wrote {path}")
+    result = export_lora(args.home, ExportRequest(args.target, step=args.step, out=args.out))
+    print(f"wrote {result.path}")
     return 0
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    from ...storage.runs import delete_run, get_run
+    from ..actions import delete_run, get_run
 
     run = get_run(args.home, args.target)
     if not args.yes:

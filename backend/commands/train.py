@@ -10,8 +10,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..records import CheckpointRecord, ControlFlags, SampleRecord
 from ..training.config import load_config, parse_override
-from ..training.reporting import CheckpointRecord, ControlFlags, Reporter, SampleRecord
+from ..training.reporting import Reporter
 
 
 def add_parser(subparsers) -> None:
@@ -71,18 +72,19 @@ class ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...storage import ensure_worker, get_run, queue_run
+    from ...storage.workers import ensure_worker
+    from ..actions import RunRequest, get_run, queue_run
     from ..worker import Worker, build_trainer
 
     overrides = parse_overrides(args.overrides)
     config = load_config(args.config, overrides)
     if args.device:
         config.device = args.device
-    run_id = queue_run(args.home, config.to_dict(), args.name)
+    queued = queue_run(args.home, RunRequest(config, name=args.name, start_worker=args.queue))
+    run_id = queued.run_id
     info = get_run(args.home, run_id)
     if args.queue:
-        pid = ensure_worker(args.home)
-        worker = f"started worker pid {pid}" if pid else "a worker is already running"
+        worker = f"started worker pid {queued.worker_pid}" if queued.worker_pid else "a worker is already running"
         print(f"queued run {run_id} ({info.name}); {worker}. Follow it with `ngrpo runs show {run_id}`")
         return 0
 

@@ -23,8 +23,9 @@ from torch import nn
 
 from ..world.shapes import IMAGE_SIZE, vocabulary
 from .base import Conditioning, FlowModel, SamplingDefaults
+from .registry import EMBEDDED_TINY
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights" / "tiny"
+WEIGHTS_DIR = EMBEDDED_TINY
 _SPECIALS = ["<pad>", "<unk>"]
 _WORD_RE = re.compile(r"[a-z]+")
 UNSHUFFLE = 2

@@ -9,35 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
 
+from ..records import CheckpointRecord, ControlFlags, SampleRecord
 
-@dataclass
-class SampleRecord:
-    """One evaluation image: its file is relative to the run folder."""
-
-    prompt: str
-    seed: int
-    path: str
-    scores: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class CheckpointRecord:
-    step: int
-    folder: str  # relative to the run folder
-    files: dict[str, str]  # file name → sha256
-    lora_path: str | None = None  # exported LoRA, relative to the run folder
-
-
-@dataclass
-class ControlFlags:
-    cancel: bool = False  # end the run for good (status "cancelled"), after a checkpoint
-    stop: bool = False  # checkpoint and leave the run resumable (worker shutdown, SIGTERM)
-    save_now: bool = False
-    sample_now: bool = False
+__all__ = ["CheckpointRecord", "ControlFlags", "JsonlReporter", "Reporter", "SampleRecord", "read_jsonl"]
 
 
 class Reporter(Protocol):

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from neighbor_grpo.backend.actions import RunRequest, queue_run
 from neighbor_grpo.backend.worker import Worker, build_trainer
 from neighbor_grpo.storage.history import list_checkpoints, list_samples, metric_series
 from neighbor_grpo.storage.registry import forget_registries, open_registry
@@ -15,7 +16,6 @@ from neighbor_grpo.storage.runs import (
     cancel_run,
     export_lora,
     get_run,
-    queue_run,
     request_sample,
     request_save,
     resume_run,
@@ -69,7 +69,7 @@ def train_steps(home, run_id) -> list[int]:
 
 
 def test_a_queued_run_trains_to_the_end_with_everything_recorded(home, model_dir, tmp_path):
-    run_id = queue_run(home, small_config(model_dir))
+    run_id = queue_run(home, RunRequest(small_config(model_dir), start_worker=False)).run_id
     serve(home)
     run = get_run(home, run_id)
     assert (run.status, run.progress_step, run.progress_total, run.error) == ("finished", 6, 6, None)
@@ -92,7 +92,7 @@ def test_a_malformed_config_fails_that_run_and_the_worker_goes_on(home, model_di
             Run(name="bad", status="queued", config={"name": "bad", "group_size": 1}, model="tiny", rewards=[],
                 algorithm="neighbor_grpo", folder="runs/bad", created_at=time.time(), progress_step=0)
         )  # fmt: skip
-    good = queue_run(home, small_config(model_dir, iterations=2))
+    good = queue_run(home, RunRequest(small_config(model_dir, iterations=2), start_worker=False)).run_id
     serve(home)
     bad = get_run(home, "bad")
     assert bad.status == "failed"
@@ -102,7 +102,7 @@ def test_a_malformed_config_fails_that_run_and_the_worker_goes_on(home, model_di
 
 
 def test_a_crashing_run_keeps_its_records_shows_the_error_and_resumes(home, model_dir):
-    run_id = queue_run(home, small_config(model_dir))
+    run_id = queue_run(home, RunRequest(small_config(model_dir), start_worker=False)).run_id
 
     def crash(step):
         if step == 5:
@@ -121,7 +121,7 @@ def test_a_crashing_run_keeps_its_records_shows_the_error_and_resumes(home, mode
 
 
 def test_cancel_from_a_front_end_checkpoints_and_ends_cancelled(home, model_dir):
-    run_id = queue_run(home, small_config(model_dir))
+    run_id = queue_run(home, RunRequest(small_config(model_dir), start_worker=False)).run_id
     serve(home, lambda step: step == 2 and cancel_run(home, run_id))
     run = get_run(home, run_id)
     assert (run.status, run.progress_step) == ("cancelled", 2)
@@ -129,7 +129,7 @@ def test_cancel_from_a_front_end_checkpoints_and_ends_cancelled(home, model_dir)
 
 
 def test_save_now_and_sample_now_reach_the_trainer(home, model_dir):
-    run_id = queue_run(home, small_config(model_dir))
+    run_id = queue_run(home, RunRequest(small_config(model_dir), start_worker=False)).run_id
 
     def ask(step):
         if step == 1:
@@ -143,9 +143,9 @@ def test_save_now_and_sample_now_reach_the_trainer(home, model_dir):
 
 
 def test_a_stopped_worker_leaves_the_run_resumable_with_continuous_metrics(home, model_dir):
-    straight = queue_run(home, small_config(model_dir, "straight"))
+    straight = queue_run(home, RunRequest(small_config(model_dir, "straight"), start_worker=False)).run_id
     serve(home)
-    run_id = queue_run(home, small_config(model_dir, "stopped"))
+    run_id = queue_run(home, RunRequest(small_config(model_dir, "stopped"), start_worker=False)).run_id
     worker = Worker(home, exit_when_idle=True)
     worker.trainer_factory = lambda c, d, r, dev: build_trainer(
         c, d, Hooked(r, lambda step: step == 4 and worker.request_stop()), dev
@@ -164,7 +164,7 @@ def test_the_heartbeat_runs_on_its_own_and_stops_a_run_taken_away(home):
     from neighbor_grpo.storage.claims import claim_next_run
     from neighbor_grpo.storage.reporter import RegistryReporter
 
-    run_id = queue_run(home, {"name": "beat", "iterations": 3})
+    run_id = queue_run(home, RunRequest({"name": "beat", "iterations": 3}, start_worker=False)).run_id
     worker = Worker(home)
     assert claim_next_run(worker.registry, worker.identity) == run_id
     reporter = RegistryReporter(worker.registry, run_id)

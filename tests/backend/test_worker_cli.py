@@ -7,10 +7,11 @@ import json
 import pytest
 import torch
 
+from neighbor_grpo.backend.actions import RunRequest, queue_run
 from neighbor_grpo.backend.cli import main
 from neighbor_grpo.backend.models.tiny import TinyConfig, TinyFlowModel
 from neighbor_grpo.storage.registry import forget_registries
-from neighbor_grpo.storage.runs import get_run, list_runs, queue_run
+from neighbor_grpo.storage.runs import get_run, list_runs
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +21,13 @@ def trained_home(tmp_path_factory):
     model = tmp_path_factory.mktemp("tiny")
     TinyFlowModel(TinyConfig(num_layers=1)).save(model)
     home = tmp_path_factory.mktemp("home")
-    queue_run(home, {
+    queue_run(home, RunRequest({
         "name": "done", "model": f"tiny:{model}", "iterations": 2, "prompts_per_iteration": 1, "group_size": 2,
         "checkpoint_every": 2, "neighbor": {"steps": 2, "anchors": 1, "trained_steps": 1}, "lora": {"rank": 2},
         "eval": {"every": 0, "max_prompts": 1, "seeds_per_prompt": 1, "gallery_size": 1},
-    })  # fmt: skip
+    }, start_worker=False))  # fmt: skip
     assert main(["worker", "--home", str(home), "--exit-when-idle"]) == 0
-    queue_run(home, {"name": "waiting", "iterations": 3})
+    queue_run(home, RunRequest({"name": "waiting", "iterations": 3}, start_worker=False))
     yield home
     forget_registries()
 

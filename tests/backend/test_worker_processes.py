@@ -12,10 +12,11 @@ import time
 
 import pytest
 
+from neighbor_grpo.backend.actions import RunRequest, queue_run
 from neighbor_grpo.backend.worker import Worker
 from neighbor_grpo.storage.history import list_checkpoints, metric_series
 from neighbor_grpo.storage.registry import forget_registries
-from neighbor_grpo.storage.runs import get_run, queue_run, request_sample, request_save, resume_run
+from neighbor_grpo.storage.runs import get_run, request_sample, request_save, resume_run
 
 pytestmark = pytest.mark.slow
 
@@ -56,9 +57,9 @@ def wait_for(condition, timeout: float = 120.0, what: str = "condition"):
 def test_sigkill_mid_run_leaves_nothing_stuck_and_resume_keeps_metrics_continuous(home, model_dir):
     # Long enough that the kill lands mid-run on a fast machine too (one iteration takes ~30 ms).
     iterations = 150
-    straight = queue_run(home, config(model_dir, "straight", iterations))
+    straight = queue_run(home, RunRequest(config(model_dir, "straight", iterations), start_worker=False)).run_id
     Worker(home, exit_when_idle=True).serve(handle_signals=False)
-    run_id = queue_run(home, config(model_dir, "killed", iterations))
+    run_id = queue_run(home, RunRequest(config(model_dir, "killed", iterations), start_worker=False)).run_id
 
     worker = start_worker(home)
     wait_for(lambda: list_checkpoints(home, run_id), what="training")
@@ -83,7 +84,7 @@ def test_sigkill_mid_run_leaves_nothing_stuck_and_resume_keeps_metrics_continuou
 
 
 def test_sigterm_checkpoints_and_leaves_the_run_resumable(home, model_dir):
-    run_id = queue_run(home, config(model_dir, "termed", 400))
+    run_id = queue_run(home, RunRequest(config(model_dir, "termed", 400), start_worker=False)).run_id
     worker = start_worker(home)
     wait_for(lambda: get_run(home, run_id).progress_step >= 3, what="training")
     worker.send_signal(signal.SIGTERM)
@@ -115,7 +116,7 @@ print(loops)
 
 
 def test_readers_polling_while_the_worker_writes_never_hit_a_lock(home, model_dir):
-    run_id = queue_run(home, config(model_dir, "busy", 20))
+    run_id = queue_run(home, RunRequest(config(model_dir, "busy", 20), start_worker=False)).run_id
     readers = [
         subprocess.Popen([sys.executable, "-c", READER, str(home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)

@@ -9,8 +9,8 @@ import time
 import pytest
 from sqlalchemy import update
 
+from neighbor_grpo.backend.actions import RunRequest, queue_run
 from neighbor_grpo.storage.registry import forget_registries, open_registry
-from neighbor_grpo.storage.runs import queue_run
 from neighbor_grpo.storage.schema import Run
 
 
@@ -26,7 +26,9 @@ def queue(home):
     """queue(name, **config changes) → run id, with a small valid config."""
 
     def make(name: str = "run", **changes) -> int:
-        return queue_run(home, {"name": name, "model": "tiny", "iterations": 5, **changes})
+        return queue_run(
+            home, RunRequest({"name": name, "model": "tiny", "iterations": 5, **changes}, start_worker=False)
+        ).run_id
 
     return make
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from neighbor_grpo.backend.training.reporting import CheckpointRecord, SampleRecord
+from neighbor_grpo.backend.records import CheckpointRecord, SampleRecord
 from neighbor_grpo.storage.history import latest_metrics, list_checkpoints, list_samples, metric_series
 from neighbor_grpo.storage.registry import open_registry
 from neighbor_grpo.storage.reporter import RegistryReporter
