@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ...storage.prompt_sets import get_prompt_set, save_prompt_set
 from ...storage.prompt_sets import list_prompt_sets as registry_prompt_sets
-from ..prompts import BUILTIN_SETS, resolve_prompts
+from ..prompts import BUILTIN_SETS, read_prompt_lines, resolve_prompts
 from .errors import ActionError, action
 
 Home = str | os.PathLike | None
@@ -73,10 +73,7 @@ def parse_prompt_file(path: str | os.PathLike) -> list[str]:
         raise ActionError(f"{path.name}: prompt files must be {', '.join(PROMPT_FILE_TYPES)}; got {suffix or 'none'}")
     if not path.is_file():
         raise ActionError(f"prompt file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ActionError(f"{path.name} is not UTF-8 text; save it as UTF-8") from None
+    text = "\n".join(read_prompt_lines(path))
     if suffix == ".txt":
         rows = [line for line in text.splitlines() if not line.strip().startswith("#")]
     elif suffix == ".csv":

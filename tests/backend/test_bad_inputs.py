@@ -125,11 +125,11 @@ def test_unexpected_errors_are_one_line_too(monkeypatch, capsys):
 
 # -- NaN and infinity -----------------------------------------------------------------------------
 def test_nan_metrics_never_reach_the_database_as_an_sql_error(home):
+    from neighbor_grpo.backend.actions import RunRequest, queue_run
     from neighbor_grpo.storage.history import metric_series
     from neighbor_grpo.storage.reporter import RegistryReporter
-    from neighbor_grpo.storage.runs import queue_run
 
-    run_id = queue_run(home, {"name": "nan", "iterations": 3})
+    run_id = queue_run(home, RunRequest({"name": "nan", "iterations": 3}, start_worker=False)).run_id
     reporter = RegistryReporter(open_registry(home), run_id)
     reporter.metrics(1, {"reward": float("nan"), "loss": float("inf"), "lr": 0.001})
     reporter.flush()
@@ -161,12 +161,13 @@ def test_plugins_are_off_unless_allowed(tmp_path, monkeypatch):
 
 
 def test_queueing_a_plugin_run_without_the_opt_in_is_refused(home, tmp_path, monkeypatch):
-    from neighbor_grpo.storage.runs import list_runs, queue_run
+    from neighbor_grpo.backend.actions import ActionError, RunRequest, queue_run
+    from neighbor_grpo.storage.runs import list_runs
 
     monkeypatch.delenv("NGRPO_ALLOW_PLUGINS", raising=False)
     spec = {"name": "plugin", "options": {"target": f"{tmp_path / 'x.py'}:score"}}
-    with pytest.raises(RewardError, match="off by default"):
-        queue_run(home, {"name": "p", "rewards": [spec]})
+    with pytest.raises(ActionError, match="off by default"):
+        queue_run(home, RunRequest({"name": "p", "rewards": [spec]}, start_worker=False))
     assert list_runs(home) == []
 
 

@@ -17,7 +17,7 @@ def nothing_queued(home) -> bool:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"group_size": 1}, "group_size must be at least 2"),
+        ({"group_size": 1}, r"group_size must be in \[2, 4096\], got 1"),
         ({"itterations": 3}, "unknown setting"),
         ({"model": "tiny:/no/such/folder"}, "no tiny model at /no/such/folder"),
         ({"model": "sdxl"}, "unknown model 'sdxl'"),
