@@ -138,9 +138,10 @@ def _plan(home: Home, request: CompareRequest):
     if request.rewards:
         specs = [t if isinstance(t, RewardSpec) else RewardSpec.parse(t) for t in request.rewards]
     else:
-        # The run's rewards make the total; its gold metrics are shown beside them at weight 0.
+        # The run's rewards make the total; its gold and monitor metrics are shown beside them at weight 0.
         specs = [RewardSpec.from_dict(r) for r in config["rewards"]]
-        specs += [RewardSpec(g["name"], 0.0, g.get("options") or {}) for g in config["eval"]["gold"]]
+        shown = [*config["eval"]["gold"], *config["eval"].get("monitor", [])]
+        specs += [RewardSpec(g["name"], 0.0, g.get("options") or {}) for g in shown]
     unique = list({spec.name: spec for spec in reversed(specs)}.values())[::-1]  # a gold may repeat a reward
     for spec in unique:
         check_spec(spec)

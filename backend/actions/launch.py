@@ -63,7 +63,7 @@ def validate_run(home: Home, request: RunRequest) -> ValidRun:
     check_model(config.model)
     prompts = resolve_prompt_source(home, config.prompts)
     eval_prompts = resolve_prompt_source(home, config.eval.prompts)
-    for spec in (*config.rewards, *config.eval.gold):
+    for spec in (*config.rewards, *config.eval.gold, *config.eval.monitor):
         check_spec(spec)
     stored = config.to_dict()
     stored["prompts"] = freeze_prompt_source(home, stored["prompts"])

@@ -26,7 +26,7 @@ def test_compare_uses_the_same_noise_in_every_column_and_scores_each_image(train
     result = actions.compare(home, request, progress=lambda fraction, message: seen.append(fraction))
     assert [c.label for c in result.columns] == ["base", "step 1", "step 2"]
     assert result.folder.parent == actions.get_run(home, run_id).folder / "compare"
-    assert result.reward_names == ["shapes_fidelity", "shapes_accuracy"]
+    assert result.reward_names == ["shapes_fidelity", "shapes_render_match", "shapes_render_fit"]
     for column in result.columns:
         assert [(i.prompt, i.seed) for i in column.images] == [
             (RED, 0), (RED, 1), (BLUE, 0), (BLUE, 1),
