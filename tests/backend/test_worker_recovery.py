@@ -16,13 +16,14 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from neighbor_grpo.backend import worker as worker_module
+from neighbor_grpo.backend.actions import RunRequest, queue_run
 from neighbor_grpo.backend.worker import Heartbeat, Worker
 from neighbor_grpo.storage.claims import RunTaken, claim_run
 from neighbor_grpo.storage.history import metric_series
 from neighbor_grpo.storage.liveness import WorkerIdentity
 from neighbor_grpo.storage.registry import forget_registries, open_registry
 from neighbor_grpo.storage.reporter import RegistryReporter
-from neighbor_grpo.storage.runs import get_run, queue_run
+from neighbor_grpo.storage.runs import get_run
 from neighbor_grpo.storage.schema import Run
 from neighbor_grpo.storage.workers import WorkerLock, lock_file, normalize_device
 
@@ -60,7 +61,7 @@ def counting(config, run_dir, reporter, device):
 
 
 def _queue(home, name="r"):
-    return queue_run(home, {"name": name, "iterations": 3})
+    return queue_run(home, RunRequest({"name": name, "iterations": 3}, start_worker=False)).run_id
 
 
 def _dead_pid() -> int:
