@@ -27,7 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..storage.claims import RunTaken, beat, claim_next_run, claim_run, requeue_crashed_runs, settle_run
 from ..storage.liveness import HEARTBEAT_S, WorkerIdentity, recover_stale_runs
-from ..storage.registry import open_registry
+from ..storage.paths import inside
+from ..storage.registry import RegistryError, open_registry
 from ..storage.reporter import RegistryReporter
 from ..storage.schema import Run
 from ..storage.workers import WorkerLock, lock_file, normalize_device, runs_waiting
@@ -188,7 +189,13 @@ class Worker:
     def run_one(self, run_id: int) -> None:
         with self.registry.read() as session:
             row = session.get(Run, run_id)
-            config, run_dir = dict(row.config), self.registry.home / row.folder
+            config, folder = dict(row.config), row.folder
+        try:
+            run_dir = inside(self.registry.home, folder, "run folder")
+        except RegistryError as error:
+            settle_run(self.registry, run_id, self.identity, "failed", error=str(error))
+            self.log(f"run {run_id}: failed: {error}")
+            return
         self.log(f"run {run_id} ({config.get('name')}): starting in {run_dir}")
         reporter = RegistryReporter(self.registry, run_id, owner=self.identity)
         self._reporter = reporter

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from .paths import inside
 from .registry import open_registry
 from .runs import Home, RunRef, find_run_row
 from .schema import Checkpoint, Metric, Sample
@@ -78,20 +79,24 @@ def list_samples(home: Home, run: RunRef, step: int | None = None) -> list[Sampl
         if step is None:
             step = session.scalar(select(func.max(Sample.step)).where(Sample.run_id == row.id))
         query = select(Sample).where(Sample.run_id == row.id, Sample.step == step).order_by(Sample.id)
-        folder = registry.home / row.folder
-        return [SampleInfo(s.step, s.prompt, s.seed, folder / s.path, dict(s.scores)) for s in session.scalars(query)]
+        folder = inside(registry.home, row.folder, "run folder")
+        return [
+            SampleInfo(s.step, s.prompt, s.seed, inside(folder, s.path, "sample path"), dict(s.scores))
+            for s in session.scalars(query)
+        ]
 
 
 def list_checkpoints(home: Home, run: RunRef) -> list[CheckpointInfo]:
     registry = open_registry(home)
     with registry.read() as session:
         row = find_run_row(session, run)
-        folder = registry.home / row.folder
+        folder = inside(registry.home, row.folder, "run folder")
         query = select(Checkpoint).where(Checkpoint.run_id == row.id).order_by(Checkpoint.step)
         return [
             CheckpointInfo(
-                step=c.step, folder=folder / c.folder, files=dict(c.files),
-                lora_path=folder / c.lora_path if c.lora_path else None, sha256=c.sha256, wall_time=c.wall_time,
+                step=c.step, folder=inside(folder, c.folder, "checkpoint folder"), files=dict(c.files),
+                lora_path=inside(folder, c.lora_path, "LoRA path") if c.lora_path else None, sha256=c.sha256,
+                wall_time=c.wall_time,
             )
             for c in session.scalars(query)
         ]  # fmt: skip

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ..backend.files import sha256_file
 from .home import run_folder_name, runs_root
 from .liveness import recover_stale_runs
+from .paths import clean_file_name, inside
 from .registry import Registry, RegistryError, open_registry
 from .schema import Checkpoint, Metric, Run, Sample
 from .workers import ensure_worker
@@ -217,20 +218,30 @@ def export_lora(home: Home, run: RunRef, step: int | None = None, out: str | os.
         if step is not None:
             query = query.where(Checkpoint.step == step)
         checkpoint = session.scalars(query.order_by(Checkpoint.step.desc()).limit(1)).one_or_none()
-        name, folder = row.name, registry.home / row.folder
+        name, folder = row.name, row.folder
     if checkpoint is None:
         at = f" at step {step}" if step is not None else ""
         raise RunNotFound(f"run {name!r} has no checkpoint with a LoRA{at}")
-    source = folder / checkpoint.lora_path
+    source = inside(inside(registry.home, folder, "run folder"), checkpoint.lora_path, "LoRA path")
     if not source.exists():
         raise FileNotFoundError(f"the LoRA of run {name!r} step {checkpoint.step} is missing: {source}")
-    default_name = f"{name}-step{checkpoint.step}{source.suffix}"
+    default_name = clean_file_name(f"{name}-step{checkpoint.step}") + ".safetensors"
     target = Path(out) if out is not None else Path.cwd() / default_name
     if target.is_dir():
         target = target / default_name
+    return _copy_verified(source, target, checkpoint.sha256, f"the LoRA of run {name!r} step {checkpoint.step}")
+
+
+def _copy_verified(source: Path, target: Path, sha256: str | None, what: str) -> Path:
+    """Copy to a temporary name beside `target`, check the hash, then rename into place: a
+    reader (ComfyUI scanning its loras folder) never sees a half-written or damaged file."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    if checkpoint.sha256 is not None and sha256_file(target) != checkpoint.sha256:
-        target.unlink()
-        raise RegistryError(f"the LoRA of run {name!r} step {checkpoint.step} does not match its recorded sha256")
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        shutil.copyfile(source, temporary)
+        if sha256 is not None and sha256_file(temporary) != sha256:
+            raise RegistryError(f"{what} does not match its recorded sha256; the checkpoint file is damaged")
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
     return target

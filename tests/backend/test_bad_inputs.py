@@ -283,3 +283,52 @@ def test_a_prompt_file_that_is_not_utf8(tmp_path):
     path.write_bytes(b"a red circle\n" + b"un cercle bleu\n" + "caf\xe9 au lait\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"prompts.txt, line 3: not UTF-8 text \(byte 0xe9 at column 4\)"):
         resolve_prompts(str(path))
+
+
+# -- paths from registry rows and exported names ---------------------------------------------
+def test_a_registry_row_cannot_lead_outside_its_folder(home, tmp_path):
+    from sqlalchemy import update
+
+    from neighbor_grpo.backend.worker import Worker
+    from neighbor_grpo.storage.history import list_checkpoints
+    from neighbor_grpo.storage.runs import get_run, queue_run
+    from neighbor_grpo.storage.schema import Run
+
+    run_id = queue_run(home, {"name": "escape", "iterations": 2})
+    with open_registry(home).write() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(folder="../../etc"))
+    with pytest.raises(RegistryError, match=r"run folder '../../etc' leads outside"):
+        list_checkpoints(home, run_id)
+    Worker(home, exit_when_idle=True).serve(handle_signals=False)
+    run = get_run(home, run_id)
+    assert run.status == "failed" and "leads outside" in run.error
+
+
+def test_exported_lora_names_are_cleaned_and_written_whole(home, tmp_path):
+    from neighbor_grpo.backend.files import sha256_file
+    from neighbor_grpo.backend.training.reporting import CheckpointRecord
+    from neighbor_grpo.storage.paths import clean_file_name
+    from neighbor_grpo.storage.reporter import RegistryReporter
+    from neighbor_grpo.storage.runs import export_lora, queue_run
+
+    assert clean_file_name("../../my run: v2?") == "my-run-v2"
+    assert clean_file_name("..") == "lora"
+    run_id = queue_run(home, {"name": "a/b:c", "iterations": 2})
+    registry = open_registry(home)
+    from neighbor_grpo.storage.runs import get_run
+
+    folder = get_run(home, run_id).folder
+    lora = folder / "checkpoints" / "step-000001" / "lora.safetensors"
+    lora.parent.mkdir(parents=True)
+    lora.write_bytes(b"weights")
+    record = CheckpointRecord(1, "checkpoints/step-000001", {"lora.safetensors": sha256_file(lora)},
+                              "checkpoints/step-000001/lora.safetensors")  # fmt: skip
+    RegistryReporter(registry, run_id).checkpoint(record)
+    out = tmp_path / "loras"
+    out.mkdir()
+    exported = export_lora(home, run_id, out=out)
+    assert exported.parent == out and exported.name == "a-b-c-step1.safetensors"
+    lora.write_bytes(b"damaged")
+    with pytest.raises(RegistryError, match="does not match its recorded sha256"):
+        export_lora(home, run_id, out=out / "second.safetensors")
+    assert sorted(p.name for p in out.iterdir()) == ["a-b-c-step1.safetensors"]  # no partial file left
