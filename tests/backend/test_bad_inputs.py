@@ -289,12 +289,13 @@ def test_a_prompt_file_that_is_not_utf8(tmp_path):
 def test_a_registry_row_cannot_lead_outside_its_folder(home, tmp_path):
     from sqlalchemy import update
 
+    from neighbor_grpo.backend.actions import RunRequest, queue_run
     from neighbor_grpo.backend.worker import Worker
     from neighbor_grpo.storage.history import list_checkpoints
-    from neighbor_grpo.storage.runs import get_run, queue_run
+    from neighbor_grpo.storage.runs import get_run
     from neighbor_grpo.storage.schema import Run
 
-    run_id = queue_run(home, {"name": "escape", "iterations": 2})
+    run_id = queue_run(home, RunRequest({"name": "escape", "iterations": 2}, start_worker=False)).run_id
     with open_registry(home).write() as session:
         session.execute(update(Run).where(Run.id == run_id).values(folder="../../etc"))
     with pytest.raises(RegistryError, match=r"run folder '../../etc' leads outside"):
@@ -305,15 +306,16 @@ def test_a_registry_row_cannot_lead_outside_its_folder(home, tmp_path):
 
 
 def test_exported_lora_names_are_cleaned_and_written_whole(home, tmp_path):
+    from neighbor_grpo.backend.actions import RunRequest, queue_run
     from neighbor_grpo.backend.files import sha256_file
     from neighbor_grpo.backend.training.reporting import CheckpointRecord
     from neighbor_grpo.storage.paths import clean_file_name
     from neighbor_grpo.storage.reporter import RegistryReporter
-    from neighbor_grpo.storage.runs import export_lora, queue_run
+    from neighbor_grpo.storage.runs import export_lora
 
     assert clean_file_name("../../my run: v2?") == "my-run-v2"
     assert clean_file_name("..") == "lora"
-    run_id = queue_run(home, {"name": "a/b:c", "iterations": 2})
+    run_id = queue_run(home, RunRequest({"name": "a/b:c", "iterations": 2}, start_worker=False)).run_id
     registry = open_registry(home)
     from neighbor_grpo.storage.runs import get_run
 
