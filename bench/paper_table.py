@@ -1,288 +1,286 @@
-"""The paper's claims at small scale, on the embedded model with the shapes-fidelity reward.
+"""The paper's claims at small scale, on the embedded model, with seeds and 95 % intervals.
 
-    python bench/paper_table.py --json out/paper_table.json [--quick] [--plots docs/paper_table]
+    python bench/paper_table.py --json out.json [--quick] [--docs docs/paper_table.md]
 
-1. Cost per iteration, as the paper's table: NFE_old, NFE_θ and s/iter for Neighbor GRPO
-   (DPM++ 8 steps, G 12, B 4, K 4) and the SDE baseline (DanceGRPO: 25 steps, 14 trained).
-2. Held-out reward versus training wall-clock for both within one time budget, and how soon
-   Neighbor GRPO reaches the SDE baseline's best.
-3. Ablations of σp, B and p, each with the gold metric (hard attribute accuracy, not trained on)
-   beside the training reward.
+1. Cost per iteration of both methods, timed side by side in one short phase (the cost ratio).
+2. The same learning-rate sweep for Neighbor GRPO and the SDE baseline (DanceGRPO setting), each
+   reported at its best; ≥ 3 seeds everywhere. Held-out reward and the independent gold metric
+   (renderer fit, not trained on) on one shared evaluation sampler, and each method on its own
+   rollout sampler at the end.
+3. Time to a target fixed by a rule before the runs: base + half the larger mean gain.
+4. Ablations of σp and B, and p = 0.8 vs p = 2 on a discrete reward where groups tie.
 
-Wall-clock counts training only (rollout, reward, update); evaluations are paused time. Run it
-on an otherwise idle machine: it measures speed.
+Time: quality runs are single-thread processes measured in iterations; training seconds are
+iterations × the s/iter measured in phase 1 (one thread). See bench/paper_runs.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
-import tempfile
+import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
 
-from neighbor_grpo.backend.training.config import TrainConfig
-from neighbor_grpo.backend.training.reporting import ControlFlags
-from neighbor_grpo.backend.training.trainer import Trainer
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-GOLD = "eval/shapes_render_match"
-REWARD = "eval/shapes_fidelity"
+from paper_report import write_report
+from paper_runs import base_config, evaluate_base, measure_cost, run_job
+from paper_stats import difference, interval, target_rule, time_to_target
+
+METHODS = {"neighbor_grpo": "Neighbor GRPO", "sde_grpo": "SDE GRPO (DanceGRPO setting)"}
+FULL = {
+    "budget": 90.0,  # single-thread training seconds per main run
+    "learning_rates": [3e-4, 1e-3, 3e-3],
+    "seeds": [0, 1, 2],
+    "evaluations": 4,  # per main run, evenly spaced in iterations; ablations stop at the middle one
+    "cost_rounds": 5,
+    "eval_prompts": None,  # all 60 held-out prompts × 2 seeds
+    "eval_seeds": 2,
+    "sigma_p": [0.3, 0.9],  # beside the main setting's 0.6
+    "anchors": [1, 2],  # beside the main setting's 4
+    "quasi_norm_p": [0.8, 2.0],
+}
+QUICK = {
+    **FULL,
+    "budget": 12.0,
+    "learning_rates": [1e-3],
+    "evaluations": 2,
+    "cost_rounds": 2,
+    "eval_prompts": 16,
+    "eval_seeds": 1,
+    "sigma_p": [0.3],
+    "anchors": [2],
+}
+# The discrete, heavily tied reward for the p test: the checker's hard accuracy (0, ¼, ½, ¾ or 1).
+TIED_REWARD = "shapes_accuracy"
 
 
-def base_config(**changes) -> dict:
-    config = {
-        "name": "bench",
-        "model": "tiny",
-        "prompts": "shapes:train",
-        "rewards": [{"name": "shapes_fidelity"}],
-        "iterations": 100_000,
-        "prompts_per_iteration": 4,
-        "group_size": 12,
-        "seed": 0,
-        "checkpoint_every": 100_000,
-        "neighbor": {
-            "sigma_p": 0.6,
-            "solver": "dpmpp2m",
-            "steps": 8,
-            "anchors": 4,
-            "trained_steps": 4,
-            "quasi_norm_p": 0.8,
-        },
-        "sde": {"steps": 25, "train_fraction": 0.6, "eta": 0.3},
-        "lora": {"rank": 8, "alpha": 8},
-        "optimizer": {"learning_rate": 1e-3, "micro_batch": 64},
-        "eval": {
-            "every": 0,
-            "prompts": "shapes:test",
-            "seeds_per_prompt": 2,
-            "gallery_size": 0,
-            "gold": [{"name": "shapes_render_match"}],
-            "monitor": [{"name": "shapes_accuracy"}],
-        },
+def config_for(settings: dict, **changes) -> dict:
+    changes.setdefault("eval.max_prompts", settings["eval_prompts"])
+    changes.setdefault("eval.seeds_per_prompt", settings["eval_seeds"])
+    return base_config(**changes)
+
+
+def grid(iterations: int, evaluations: int) -> list[int]:
+    points = sorted({max(1, round(iterations * (k + 1) / evaluations)) for k in range(evaluations)})
+    return points
+
+
+def run_all(jobs: list[dict], pool: ProcessPoolExecutor) -> dict[str, dict]:
+    """Longest jobs first, so the last ones to finish are short."""
+    ordered = sorted(jobs, key=lambda job: -job["estimate"])
+    futures = {job["key"]: pool.submit(run_job, job) for job in ordered}
+    results = {}
+    for key, future in futures.items():
+        results[key] = future.result()
+        print(f"  done {key}", flush=True)
+    return results
+
+
+def main_jobs(settings: dict, cost: dict) -> list[dict]:
+    jobs = []
+    for method in METHODS:
+        iterations = max(settings["evaluations"], round(settings["budget"] / cost[method]["s_per_iter"]))
+        for lr in settings["learning_rates"]:
+            for seed in settings["seeds"]:
+                jobs.append(
+                    {
+                        "key": f"main/{method}/{lr:g}/{seed}",
+                        "config": config_for(settings, algorithm=method, seed=seed, **{"optimizer.learning_rate": lr}),
+                        "iterations": iterations,
+                        "evaluate_at": grid(iterations, settings["evaluations"]),
+                        "rollout_sampler": True,
+                        "estimate": settings["budget"],
+                    }
+                )
+    return jobs
+
+
+def ablation_jobs(settings: dict, lr: float, iterations: int, s_per_iter: float) -> list[dict]:
+    cells = [(f"sigma_p={v:g}", {"neighbor.sigma_p": v}) for v in settings["sigma_p"]]
+    cells += [(f"anchors={v}", {"neighbor.anchors": v}) for v in settings["anchors"]]
+    cells += [
+        (f"p={v:g}", {"neighbor.quasi_norm_p": v, "rewards": [{"name": TIED_REWARD}]}) for v in settings["quasi_norm_p"]
+    ]
+    return [
+        {
+            "key": f"ablation/{label}/{seed}",
+            "config": config_for(settings, seed=seed, **{"optimizer.learning_rate": lr}, **changes),
+            "iterations": iterations,
+            "evaluate_at": [iterations],
+            "estimate": iterations * s_per_iter,
+        }
+        for label, changes in cells
+        for seed in settings["seeds"]
+    ]
+
+
+def summarise_main(settings: dict, cost: dict, base: dict, runs: dict) -> dict:
+    sweep, methods, curves = {}, {}, {}
+    for method in METHODS:
+        sweep[method] = {}
+        for lr in settings["learning_rates"]:
+            group = [runs[f"main/{method}/{lr:g}/{seed}"] for seed in settings["seeds"]]
+            sweep[method][f"{lr:g}"] = {
+                name: interval([r["final"][name] for r in group]) for name in ("reward", "gold", *_REPORTED)
+            }
+        best = max(settings["learning_rates"], key=lambda lr: sweep[method][f"{lr:g}"]["reward"]["mean"])
+        group = [runs[f"main/{method}/{best:g}/{seed}"] for seed in settings["seeds"]]
+        s_per_iter = cost[method]["s_per_iter"]
+        points = [p["iteration"] for p in group[0]["curve"]]
+        methods[method] = {
+            "label": METHODS[method],
+            "learning_rate": best,
+            "iterations": group[0]["iterations"],
+            "train_seconds": group[0]["iterations"] * s_per_iter,
+            "final": sweep[method][f"{best:g}"],
+            "final_rollout_sampler": {
+                name: interval([r["final_rollout_sampler"][name] for r in group]) for name in ("reward", *_REPORTED)
+            },
+            "base_rollout_sampler": base[method]["rollout"],
+            "curve": [
+                {
+                    "iteration": it,
+                    "seconds": it * s_per_iter,
+                    **{name: interval([r["curve"][i][name] for r in group]) for name in ("reward", *_REPORTED)},
+                }
+                for i, it in enumerate(points)
+            ],
+            "flat_group_fraction": statistics.fmean(r["flat_group_fraction"] for r in group),
+        }
+        curves[method] = [
+            [(0.0, base["eval"]["reward"])] + [(p["iteration"] * s_per_iter, p["reward"]) for p in r["curve"]]
+            for r in group
+        ]
+    gains = {m: methods[m]["final"]["reward"]["mean"] - base["eval"]["reward"] for m in METHODS}
+    target = target_rule(base["eval"]["reward"], gains)
+    ttt = {
+        "rule": "base + 0.5 × max over methods of the mean final gain in held-out reward (fixed before the runs)",
+        "base": base["eval"]["reward"],
+        "target": target,
+        "gains": gains,
     }
-    for key, value in changes.items():
-        section, _, leaf = key.partition(".")
-        if leaf:
-            config[section] = {**config[section], leaf: value}
-        else:
-            config[key] = value
-    return config
-
-
-class BudgetReporter:
-    """Collects metrics in memory; asks for an evaluation at each point of a training-time grid
-    and stops the run when the budget is spent."""
-
-    def __init__(self, budget: float, evaluations: int):
-        self.budget = budget
-        self.grid = [budget * (i + 1) / evaluations for i in range(evaluations)]
-        self.train_seconds = 0.0
-        self.iterations: list[dict] = []
-        self.evals: list[dict] = []
-
-    def metrics(self, step: int, values: dict[str, float]) -> None:
-        if "s_per_iter" in values:
-            self.train_seconds += values["s_per_iter"]
-            self.iterations.append({"step": step, **values})
-        if REWARD in values:
-            self.evals.append(
-                {"step": step, "train_seconds": self.train_seconds, "reward": values[REWARD], "gold": values[GOLD]}
-            )
-
-    def poll(self) -> ControlFlags:
-        if self.train_seconds >= self.budget:
-            return ControlFlags(stop=True)
-        due = bool(self.grid) and self.train_seconds >= self.grid[0]
-        while self.grid and self.train_seconds >= self.grid[0]:
-            self.grid.pop(0)
-        return ControlFlags(sample_now=due)
-
-    def samples(self, step, records) -> None: ...
-    def checkpoint(self, record) -> None: ...
-    def progress(self, step, total) -> None: ...
-    def rewind(self, step) -> None: ...
-    def flush(self) -> None: ...
-
-
-def train_for(config: dict, budget: float, evaluations: int, label: str) -> dict:
-    reporter = BudgetReporter(budget, evaluations)
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(TrainConfig.from_dict(config), Path(run_dir), reporter)
-        started = time.perf_counter()
-        trainer.run()
-        if not reporter.evals or reporter.evals[-1]["step"] != trainer.step:
-            reporter.metrics(trainer.step, trainer.evaluator.evaluate(trainer.model, trainer.step, reporter))
-        wall = time.perf_counter() - started
-    speeds = [row["s_per_iter"] for row in reporter.iterations[1:]] or [reporter.iterations[0]["s_per_iter"]]
-    first = reporter.iterations[0]
-    result = {
-        "label": label,
-        "iterations": len(reporter.iterations),
-        "train_seconds": reporter.train_seconds,
-        "wall_seconds": wall,
-        "s_per_iter": statistics.median(speeds),
-        "nfe_old": first["nfe_old"],
-        "nfe_theta": first["nfe_theta"],
-        "curve": reporter.evals,
-        "reward_before": reporter.evals[0]["reward"],
-        "reward_after": reporter.evals[-1]["reward"],
-        "gold_before": reporter.evals[0]["gold"],
-        "gold_after": reporter.evals[-1]["gold"],
-        "best_reward": max(e["reward"] for e in reporter.evals),
-        "best_trained_reward": max((e["reward"] for e in reporter.evals if e["step"] > 0), default=None),
-        "breakdown_s": {
-            key: statistics.median(r[key] for r in reporter.iterations[1:] or reporter.iterations)
-            for key in ("rollout_s", "reward_s", "train_s")
-        },
-        "flat_group_fraction": statistics.mean(r["flat_group_fraction"] for r in reporter.iterations),
+    for method in METHODS:
+        ttt[method] = time_to_target(curves[method], target) if target is not None else None
+    both = [ttt[m] for m in METHODS if ttt[m] is not None and ttt[m]["reached"]]
+    ttt["ratio_sde_over_neighbor"] = (
+        ttt["sde_grpo"]["seconds_mean"] / ttt["neighbor_grpo"]["seconds_mean"] if len(both) == 2 else None
+    )
+    values = {
+        m: [runs[f"main/{m}/{methods[m]['learning_rate']:g}/{s}"]["final"] for s in settings["seeds"]] for m in METHODS
     }
-    print(
-        f"{label:28s} {result['iterations']:4d} it  {result['s_per_iter']:.2f} s/it  reward "
-        f"{result['reward_before']:.3f} → {result['reward_after']:.3f}  gold {result['gold_before']:.3f} → "
-        f"{result['gold_after']:.3f}  flat {result['flat_group_fraction']:.2f}",
-        flush=True,
-    )
-    return result
+    comparison = {
+        name: difference([v[name] for v in values["neighbor_grpo"]], [v[name] for v in values["sde_grpo"]])
+        for name in ("reward", *_REPORTED)
+    }
+    return {"sweep": sweep, "methods": methods, "time_to_target": ttt, "neighbor_minus_sde": comparison}
 
 
-def time_to_reach(curve: list[dict], target: float) -> float | None:
-    """Training seconds until the first evaluation after the start that reaches `target`."""
-    for point in curve:
-        if point["step"] > 0 and point["reward"] >= target:
-            return point["train_seconds"]
-    return None
+_REPORTED = ("gold", "shapes_render_match", "shapes_render_fit", "shapes_accuracy", "shapes_clean")
 
 
-def plot(results: dict, folder: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for key, colour in (("neighbor_grpo", "tab:blue"), ("sde_grpo", "tab:orange")):
-        curve = results["main"][key]["curve"]
-        times = [p["train_seconds"] for p in curve]
-        axes[0].plot(times, [p["reward"] for p in curve], "o-", color=colour, label=key)
-        axes[1].plot(times, [p["gold"] for p in curve], "o-", color=colour, label=key)
-    axes[0].set(title="held-out fidelity reward (trained)", xlabel="training seconds (2 CPU cores)")
-    axes[1].set(title="held-out attribute accuracy (gold)", xlabel="training seconds (2 CPU cores)")
-    for axis in axes:
-        axis.grid(alpha=0.3)
-        axis.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "reward_vs_time.png", dpi=110)
-    written.append(str(folder / "reward_vs_time.png"))
-    plt.close(fig)
-
-    ablations = results["ablations"]
-    if not ablations:
-        return written
-    fig, axis = plt.subplots(figsize=(8, 4))
-    labels = [a["label"] for a in ablations]
-    xs = range(len(labels))
-    axis.bar(
-        [x - 0.2 for x in xs],
-        [a["reward_after"] - a["reward_before"] for a in ablations],
-        0.4,
-        label="Δ held-out reward",
-    )
-    axis.bar(
-        [x + 0.2 for x in xs], [a["gold_after"] - a["gold_before"] for a in ablations], 0.4, label="Δ gold accuracy"
-    )
-    axis.set_xticks(list(xs), labels, rotation=30, ha="right")
-    axis.axhline(0, color="black", linewidth=0.8)
-    axis.legend()
-    axis.set_title("Ablations (equal training time each)")
-    fig.tight_layout()
-    fig.savefig(folder / "ablations.png", dpi=110)
-    written.append(str(folder / "ablations.png"))
-    plt.close(fig)
-    return written
+def summarise_ablations(settings: dict, main: dict, runs: dict, iterations: int) -> dict:
+    lr = main["methods"]["neighbor_grpo"]["learning_rate"]
+    reference = [
+        next(p for p in runs[f"main/neighbor_grpo/{lr:g}/{seed}"]["curve"] if p["iteration"] == iterations)
+        for seed in settings["seeds"]
+    ]
+    cells = {"sigma_p=0.6 (main)": reference, "anchors=4 (main)": reference}
+    health = {}
+    labels = [f"sigma_p={v:g}" for v in settings["sigma_p"]] + [f"anchors={v}" for v in settings["anchors"]]
+    labels += [f"p={v:g}" for v in settings["quasi_norm_p"]]
+    for label in labels:
+        group = [runs[f"ablation/{label}/{seed}"] for seed in settings["seeds"]]
+        cells[label] = [r["final"] for r in group]
+        health[label] = {
+            "flat_group_fraction": statistics.fmean(r["flat_group_fraction"] for r in group),
+            "one_outlier_group_fraction": statistics.fmean(r["one_outlier_group_fraction"] for r in group),
+        }
+    out = {"iterations": iterations, "learning_rate": lr, "cells": {}}
+    for label, finals in cells.items():
+        out["cells"][label] = {
+            **{name: interval([f[name] for f in finals]) for name in ("reward", *_REPORTED)},
+            **health.get(label, {}),
+        }
+    p_values = [f"p={v:g}" for v in settings["quasi_norm_p"]]
+    if len(p_values) == 2:
+        a, b = cells[p_values[0]], cells[p_values[1]]
+        out["p_difference"] = {
+            name: difference([f[name] for f in a], [f[name] for f in b]) for name in ("reward", *_REPORTED)
+        }
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--quick", action="store_true", help="a pipeline check: 12 s budgets, 1 learning rate")
+    parser.add_argument("--docs", type=Path, default=Path("docs/paper_table.md"), help="the report to (re)write")
     parser.add_argument("--plots", type=Path, default=Path("docs/paper_table"))
-    parser.add_argument("--quick", action="store_true", help="60 s per method, 20 s per ablation")
-    parser.add_argument("--budget", type=float, help="training seconds per method (default 300, quick 60)")
-    parser.add_argument("--ablation-budget", type=float, help="training seconds per ablation (default 90, quick 20)")
-    parser.add_argument("--skip-ablations", action="store_true", help="only the cost table and the main comparison")
+    parser.add_argument("--workers", type=int, default=2, help="parallel single-thread quality runs")
+    parser.add_argument("--budget", type=float, help="single-thread training seconds per main run")
     args = parser.parse_args()
-    budget = args.budget or (60.0 if args.quick else 300.0)
-    ablation_budget = args.ablation_budget or (20.0 if args.quick else 90.0)
-    torch.set_num_threads(torch.get_num_threads())
+    settings = dict(QUICK if args.quick else FULL)
+    if args.budget:
+        settings["budget"] = args.budget
+    started = time.time()
+    loads = [("start", os.getloadavg())]
 
-    main_runs = {
-        "neighbor_grpo": train_for(base_config(algorithm="neighbor_grpo"), budget, 15, "Neighbor GRPO"),
-        "sde_grpo": train_for(base_config(algorithm="sde_grpo"), budget, 15, "SDE GRPO (DanceGRPO)"),
-    }
-    ablations = []
-    for sigma_p in () if args.skip_ablations else (0.1, 0.3, 0.7):
-        ablations.append(train_for(base_config(**{"neighbor.sigma_p": sigma_p}), ablation_budget, 3, f"σp = {sigma_p}"))
-    for anchors in () if args.skip_ablations else (1, 2, 4):
-        ablations.append(train_for(base_config(**{"neighbor.anchors": anchors}), ablation_budget, 3, f"B = {anchors}"))
-    for p in () if args.skip_ablations else (2.0, 0.8):
-        ablations.append(train_for(base_config(**{"neighbor.quasi_norm_p": p}), ablation_budget, 3, f"p = {p}"))
+    print("phase 1: cost per iteration, both methods interleaved, one thread", flush=True)
+    cost = measure_cost({m: config_for(settings, algorithm=m) for m in METHODS}, settings["cost_rounds"])
+    cost_ratio = cost["sde_grpo"]["s_per_iter"] / cost["neighbor_grpo"]["s_per_iter"]
+    loads.append(("after cost phase", os.getloadavg()))
+    print({m: round(c["s_per_iter"], 3) for m, c in cost.items()}, f"ratio {cost_ratio:.2f}", flush=True)
 
-    neighbor, sde = main_runs["neighbor_grpo"], main_runs["sde_grpo"]
-    # The baseline's best held-out reward once training began (the step-0 evaluation is the base model).
-    target = sde["best_trained_reward"]
-    t_sde = time_to_reach(sde["curve"], target)
-    t_neighbor = time_to_reach(neighbor["curve"], target)
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn")) as pool:
+        print("phase 2: base model, learning-rate sweep × seeds", flush=True)
+        base_futures = {m: pool.submit(evaluate_base, config_for(settings, algorithm=m), True) for m in METHODS}
+        runs = run_all(main_jobs(settings, cost), pool)
+        base = {m: f.result() for m, f in base_futures.items()}
+        base["eval"] = base["neighbor_grpo"]["eval"]
+        main_summary = summarise_main(settings, cost, base, runs)
+        loads.append(("after sweep", os.getloadavg()))
+
+        print("phase 3: ablations at Neighbor GRPO's best learning rate", flush=True)
+        iterations = main_summary["methods"]["neighbor_grpo"]["curve"][settings["evaluations"] // 2 - 1]["iteration"]
+        lr = main_summary["methods"]["neighbor_grpo"]["learning_rate"]
+        runs.update(run_all(ablation_jobs(settings, lr, iterations, cost["neighbor_grpo"]["s_per_iter"]), pool))
+        ablations = summarise_ablations(settings, main_summary, runs, iterations)
+        loads.append(("end", os.getloadavg()))
+
     results = {
+        "quick": args.quick,
+        "settings": settings,
         "machine": {
-            "cpu_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "threads_per_run": 1,
+            "workers": args.workers,
             "platform": platform.platform(),
             "torch": torch.__version__,
-            "cuda": torch.cuda.is_available(),
+            "load_average": [{"when": when, "1min": a, "5min": b, "15min": c} for when, (a, b, c) in loads],
+            "wall_seconds": time.time() - started,
+            "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         },
-        "budget_seconds": budget,
-        "ablation_budget_seconds": ablation_budget,
-        "s_per_iter": {"neighbor_grpo": neighbor["s_per_iter"], "sde_grpo": sde["s_per_iter"]},
-        "cost_ratio": sde["s_per_iter"] / neighbor["s_per_iter"],
-        "target_reward": target,
-        "time_to_target_seconds": {"neighbor_grpo": t_neighbor, "sde_grpo": t_sde},
-        "time_to_target_ratio": (t_sde / t_neighbor) if t_neighbor and t_sde else None,
-        "heldout_fidelity": {k: {"before": v["gold_before"], "after": v["gold_after"]} for k, v in main_runs.items()},
-        "main": main_runs,
+        "cost": cost,
+        "cost_ratio": cost_ratio,
+        "seeds": settings["seeds"],
+        "base": base,
+        **main_summary,
         "ablations": ablations,
+        "runs": runs,
     }
-    results["plots"] = plot(results, args.plots)
-
-    print()
-    print("| method | rollout | NFE_old | NFE_θ | s/iter | held-out reward | held-out accuracy (gold) |")
-    print("|---|---|---|---|---|---|---|")
-    for key, rollout in (("sde_grpo", "Euler–Maruyama SDE, 25 steps"), ("neighbor_grpo", "DPM++(2M) ODE, 8 steps")):
-        r = main_runs[key]
-        print(
-            f"| {r['label']} | {rollout} | {r['nfe_old']:.0f} | {r['nfe_theta']:.2f} | {r['s_per_iter']:.2f} | "
-            f"{r['reward_before']:.3f} → {r['reward_after']:.3f} | {r['gold_before']:.3f} → {r['gold_after']:.3f} |"
-        )
-    print(f"\ncost ratio (SDE s/iter ÷ Neighbor s/iter): {results['cost_ratio']:.2f}×")
-    ratio = results["time_to_target_ratio"]
-    print(
-        f"SDE best held-out reward {target:.3f}: SDE reached it at {t_sde:.0f} s, Neighbor GRPO at "
-        f"{'never' if t_neighbor is None else f'{t_neighbor:.0f} s'}"
-        f"{'' if ratio is None else f' ({ratio:.1f}× sooner)'}"
-    )
-    print("\n| ablation | iterations | held-out reward | gold accuracy | flat groups |")
-    print("|---|---|---|---|---|")
-    for a in ablations:
-        print(
-            f"| {a['label']} | {a['iterations']} | {a['reward_before']:.3f} → {a['reward_after']:.3f} | "
-            f"{a['gold_before']:.3f} → {a['gold_after']:.3f} | {a['flat_group_fraction']:.2f} |"
-        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    print(f"\nwrote {args.json} and {', '.join(results['plots'])}")
+    args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    written = write_report(results, args.docs, args.plots)
+    print(f"wrote {args.json}, {', '.join(written)} in {time.time() - started:.0f} s")
 
 
 if __name__ == "__main__":
