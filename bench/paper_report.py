@@ -26,7 +26,7 @@ def signed(diff: dict) -> str:
 
 def _time_to_target_lines(r: dict) -> list[str]:
     ttt = r["time_to_target"]
-    lines = [f"Rule (fixed before the runs): target = {ttt['rule']}."]
+    lines = [f"Target = {ttt['rule']}."]
     if ttt["target"] is None:
         return [*lines, "Neither method's mean final held-out reward rose above the base model's: no target."]
     lines.append(f"Base {ttt['base']:.3f}, target **{ttt['target']:.3f}**.")
@@ -87,7 +87,7 @@ def report_markdown(r: dict, plots: list[str], docs: Path) -> str:
     for method in METHOD_ORDER:
         c = r["cost"][method]
         out.append(
-            f"| {r['methods'][method]['label']} | {c['nfe_old']:.0f} | {c['nfe_theta']:.2f} | {c['s_per_iter']:.2f} | "
+            f"| {r['methods'][method]['label']} | {c['nfe_old']:.0f} | {c['nfe_theta']:.3g} | {c['s_per_iter']:.2f} | "
             f"{c['rollout_s']:.2f} / {c['reward_s']:.2f} / {c['train_s']:.2f} |"
         )
     out += [
@@ -176,7 +176,7 @@ def report_markdown(r: dict, plots: list[str], docs: Path) -> str:
         ]
     out += [
         "",
-        f"Raw data: `{rel(str(Path(plots[0]).parent / 'paper_table.json')) if plots else 'paper_table.json'}`.",
+        f"Raw data: `{rel(r['json'])}` (every run's curve under `runs`).",
         END,
     ]
     return "\n".join(out) + "\n"
