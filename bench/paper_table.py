@@ -173,8 +173,11 @@ def summarise_main(settings: dict, cost: dict, base: dict, runs: dict) -> dict:
         "gains": gains,
     }
     for method in METHODS:
-        ttt[method] = time_to_target(curves[method], target) if target is not None else None
-    both = [ttt[m] for m in METHODS if ttt[m] is not None and ttt[m]["reached"]]
+        if target is not None:
+            ttt[method] = time_to_target(curves[method], target)
+        else:  # no progress to time: nobody reached anything
+            ttt[method] = {"reached": False, "seeds_reached": 0, "seeds": len(curves[method]), "seconds_mean": None}
+    both = [ttt[m] for m in METHODS if ttt[m]["reached"]]
     ttt["ratio_sde_over_neighbor"] = (
         ttt["sde_grpo"]["seconds_mean"] / ttt["neighbor_grpo"]["seconds_mean"] if len(both) == 2 else None
     )
