@@ -37,9 +37,9 @@ from paper_stats import difference, interval, target_rule, time_to_target
 
 METHODS = {"neighbor_grpo": "Neighbor GRPO", "sde_grpo": "SDE GRPO (DanceGRPO setting)"}
 FULL = {
-    # Single-thread training seconds per main run: sized so that the whole command takes about 24
-    # minutes on 2 idle cores (Neighbor ≈ 1.5 s/iter, SDE ≈ 8 s/iter, a Heun-8 evaluation ≈ 5 s).
-    "budget": 70.0,
+    # Single-thread training seconds per main run: sized so that the whole command takes about 23
+    # minutes on 2 idle cores (Neighbor ≈ 1.5 s/iter, SDE ≈ 8 s/iter, a Heun-8 evaluation ≈ 5.5 s).
+    "budget": 64.0,
     # Short budgets favour larger steps; the same three for both methods (1e-4 was clearly slow in
     # earlier, longer runs), so neither is tuned alone.
     "learning_rates": [1e-3, 3e-3, 1e-2],
