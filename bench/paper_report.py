@@ -100,6 +100,8 @@ def report_markdown(r: dict, plots: list[str], docs: Path) -> str:
         "",
         "## 2. Learning-rate sweep (final held-out values)",
         "",
+        *[f"![{Path(p).stem}]({rel(p)})" for p in plots if "lr_sweep" in p],
+        "",
         "| method | lr | held-out reward | gold | render match | render fit |",
         "|---|---|---|---|---|---|",
     ]
@@ -217,6 +219,31 @@ def plot(r: dict, folder: Path) -> list[str]:
     fig.suptitle(f"mean and 95 % interval over {len(r['seeds'])} seeds" + ("  (--quick)" if r["quick"] else ""))
     fig.tight_layout()
     written.append(_save(fig, folder / "curves.png", plt))
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for axis, key, title in ((axes[0], "reward", "final held-out reward"), (axes[1], "gold", "final gold")):
+        for method in METHOD_ORDER:
+            lrs = list(r["sweep"][method])
+            cells_ = [r["sweep"][method][lr][key] for lr in lrs]
+            xs = [float(lr) for lr in lrs]
+            means = [c["mean"] for c in cells_]
+            errors = [[c["mean"] - c["low"] for c in cells_], [c["high"] - c["mean"] for c in cells_]]
+            axis.errorbar(
+                xs, means, yerr=errors, fmt="o-", capsize=4, color=COLOURS[method], label=r["methods"][method]["label"]
+            )
+        axis.axhline(
+            base_value := r["base"]["eval"][key],
+            color="grey",
+            linestyle=":",
+            linewidth=1,
+            label=f"base {base_value:.3f}",
+        )
+        axis.set_xscale("log")
+        axis.set(title=title, xlabel="learning rate")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    fig.tight_layout()
+    written.append(_save(fig, folder / "lr_sweep.png", plt))
 
     cells = r["ablations"]["cells"]
     labels = list(cells)
