@@ -45,7 +45,9 @@ _RESUME_FREE_OPTIMIZER = ("micro_batch",)
 
 def changed_settings(saved: dict, current: dict) -> list[str]:
     """Names of the settings (dotted for nested ones) that differ and a resumed run must keep."""
-    changed = [key for key in _RESUME_INVARIANTS if saved.get(key) != current.get(key)]
+    # Any reward setting, whatever it is called (rewards, reward_* options of the combination).
+    keys = [*_RESUME_INVARIANTS, *sorted(k for k in set(saved) | set(current) if k.startswith("reward_"))]
+    changed = [key for key in keys if saved.get(key) != current.get(key)]
     algorithm = "neighbor" if current.get("algorithm") == "neighbor_grpo" else "sde"
     for section, free in ((algorithm, ()), ("optimizer", _RESUME_FREE_OPTIMIZER)):
         before, after = saved.get(section) or {}, current.get(section) or {}
