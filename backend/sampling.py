@@ -33,7 +33,7 @@ def generate(
     defaults = model.defaults
     solver = solver or defaults.solver
     solvers.check_solver(solver)
-    sigmas = solvers.sigma_schedule(steps or defaults.steps, shift if shift is not None else defaults.shift)
+    sigmas = model.sigmas(steps or defaults.steps, shift, resolution)
     cond = model.encode_prompts(prompts)
     noise = model.initial_noise(seeds, resolution)
     latents = solvers.solve(velocity_fn(model, cond), noise, sigmas, solver, callback=callback).sample

@@ -11,7 +11,10 @@ anchors per group and K of the T steps are trained (symmetric anchor sampling, E
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
@@ -92,10 +95,15 @@ class NeighborRollout:
 class NeighborGRPO:
     name = "neighbor_grpo"
 
-    def __init__(self, settings: NeighborSettings, group_size: int, shift: float):
+    def __init__(
+        self, settings: NeighborSettings, group_size: int, shift: float = 1.0, sigmas: torch.Tensor | None = None
+    ):
+        """`sigmas` (the model's own schedule, `FlowModel.sigmas`) wins over `shift` when given."""
         self.settings = settings
         self.group_size = group_size
-        self.sigmas = solvers.sigma_schedule(settings.steps, settings.shift if settings.shift is not None else shift)
+        if sigmas is None:
+            sigmas = solvers.sigma_schedule(settings.steps, settings.shift if settings.shift is not None else shift)
+        self.sigmas = sigmas
         self._old_log_probs: dict[tuple[int, int, int], torch.Tensor] = {}
         self._plan: list[tuple[int, int, int]] = []
 
@@ -129,20 +137,29 @@ class NeighborGRPO:
 
     @torch.no_grad()
     def rollout(
-        self, model: FlowModel, cond: Conditioning, base_noise: torch.Tensor, generator: torch.Generator
+        self,
+        model: FlowModel,
+        cond: Conditioning,
+        base_noise: torch.Tensor,
+        generator: torch.Generator,
+        autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
     ) -> NeighborRollout:
-        """cond and base_noise have one row per prompt; returns P·G deterministic trajectories."""
+        """cond and base_noise have one row per prompt; returns P·G deterministic trajectories.
+
+        States stay float32 whatever the model's dtype; the model's passes run under the same
+        `autocast` as the trained passes, so θ_old and θ see the same numerics."""
         noise = torch.cat(
-            [perturb_noise(b.cpu(), self.group_size, self.settings.sigma_p, generator) for b in base_noise]
-        ).to(model.device, model.dtype)
+            [perturb_noise(b.float().cpu(), self.group_size, self.settings.sigma_p, generator) for b in base_noise]
+        ).to(model.device)
         group_cond = cond.repeat_each(self.group_size)
-        solution = solvers.solve(
-            velocity_fn(model, group_cond),
-            noise,
-            self.sigmas.to(model.device),
-            self.settings.solver,
-            return_trajectory=True,
-        )
+        with autocast():
+            solution = solvers.solve(
+                velocity_fn(model, group_cond),
+                noise,
+                self.sigmas.to(model.device),
+                self.settings.solver,
+                return_trajectory=True,
+            )
         return NeighborRollout(
             torch.stack(solution.trajectory), self.sigmas, group_cond, groups=len(cond), group_size=self.group_size
         )

@@ -7,8 +7,11 @@ s = η·√(σ − σ'), so each step has a Gaussian policy whose log-probabilit
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +21,8 @@ from ..models.base import Conditioning, FlowModel
 from ..training.config import SdeSettings
 from .common import TrainStats, chunks, grpo_clipped_objective
 from .neighbor_grpo import group_zscore
+
+Autocast = Callable[[], AbstractContextManager]
 
 
 def noise_level(settings: SdeSettings, sigma: torch.Tensor, sigma_max: float) -> torch.Tensor:
@@ -68,10 +73,13 @@ class SdeRollout:
 class SdeGRPO:
     name = "sde_grpo"
 
-    def __init__(self, settings: SdeSettings, group_size: int, shift: float):
+    def __init__(self, settings: SdeSettings, group_size: int, shift: float = 1.0, sigmas: torch.Tensor | None = None):
+        """`sigmas` (the model's own schedule, `FlowModel.sigmas`) wins over `shift` when given."""
         self.settings = settings
         self.group_size = group_size
-        self.sigmas = solvers.sigma_schedule(settings.steps, settings.shift if settings.shift is not None else shift)
+        if sigmas is None:
+            sigmas = solvers.sigma_schedule(settings.steps, settings.shift if settings.shift is not None else shift)
+        self.sigmas = sigmas
         self._plan: list[tuple[int, int]] = []
 
     inner_steps = 1  # DanceGRPO steps the optimizer once per rollout batch
@@ -88,19 +96,24 @@ class SdeGRPO:
         return noise_level(self.settings, sigma, float(self.sigmas[1]))
 
     def _step_log_prob(self, model: FlowModel, x, x_next, j: torch.Tensor, cond: Conditioning, sigmas):
-        velocity = model.velocity(x, sigmas[j], cond)
+        velocity = model.velocity(x, sigmas[j], cond).float()
         mean, std = sde_step(x, velocity, sigmas[j], sigmas[j + 1], self._eta(sigmas[j]))
         return gaussian_log_prob(x_next.float(), mean.float(), std.float())
 
     def _integrate(
-        self, model: FlowModel, cond: Conditioning, x: torch.Tensor, generator: torch.Generator
+        self, model: FlowModel, cond: Conditioning, x: torch.Tensor, generator: torch.Generator, autocast: Autocast
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Euler–Maruyama from σ = 1 to 0: every state, and each step's log-probability."""
+        """Euler–Maruyama from σ = 1 to 0: every state, and each step's log-probability.
+
+        States and log-probabilities stay float32 (a bf16 model's output is upcast), and the
+        model's passes run under the trained passes' `autocast`."""
+        x = x.to(model.device, torch.float32)
         sigmas = self.sigmas.to(model.device)
         states, log_probs = [x], []
         for j in range(len(sigmas) - 1):
             step = torch.full((x.shape[0],), j, device=model.device)
-            velocity = model.velocity(x, sigmas[step], cond)
+            with autocast():
+                velocity = model.velocity(x, sigmas[step], cond).float()
             mean, std = sde_step(x, velocity, sigmas[step], sigmas[step + 1], self._eta(sigmas[step]))
             noise = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x)
             x_next = mean + std * noise
@@ -111,18 +124,28 @@ class SdeGRPO:
 
     @torch.no_grad()
     def sample(
-        self, model: FlowModel, cond: Conditioning, noise: torch.Tensor, generator: torch.Generator
+        self,
+        model: FlowModel,
+        cond: Conditioning,
+        noise: torch.Tensor,
+        generator: torch.Generator,
+        autocast: Autocast = contextlib.nullcontext,
     ) -> torch.Tensor:
         """Latents from the rollout sampler itself (one per row), for evaluating on it."""
-        return self._integrate(model, cond, noise.to(model.device, model.dtype), generator)[0][-1]
+        return self._integrate(model, cond, noise, generator, autocast)[0][-1]
 
     @torch.no_grad()
     def rollout(
-        self, model: FlowModel, cond: Conditioning, base_noise: torch.Tensor, generator: torch.Generator
+        self,
+        model: FlowModel,
+        cond: Conditioning,
+        base_noise: torch.Tensor,
+        generator: torch.Generator,
+        autocast: Autocast = contextlib.nullcontext,
     ) -> SdeRollout:
         group_cond = cond.repeat_each(self.group_size)
-        x = base_noise.repeat_interleave(self.group_size, dim=0).to(model.device, model.dtype)
-        states, log_probs = self._integrate(model, group_cond, x, generator)
+        x = base_noise.repeat_interleave(self.group_size, dim=0)
+        states, log_probs = self._integrate(model, group_cond, x, generator, autocast)
         return SdeRollout(
             torch.stack(states),
             torch.stack(log_probs),

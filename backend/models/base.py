@@ -91,6 +91,13 @@ class FlowModel(nn.Module, ABC):
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents → float images [B, 3, H, W] in 0..1."""
 
+    def sigmas(self, steps: int, shift: float | None = None, resolution: int | None = None) -> torch.Tensor:
+        """The σ schedule (steps + 1 values, 1 → 0) this model samples with; `shift` overrides the
+        model's. Real families override it to match diffusers' own scheduler exactly."""
+        from ..solvers import sigma_schedule
+
+        return sigma_schedule(steps, shift if shift is not None else self.defaults.shift)
+
     @property
     def device(self) -> torch.device:
         return next(self.transformer.parameters()).device
@@ -104,4 +111,4 @@ class FlowModel(nn.Module, ABC):
         or device."""
         shape = self.noise_shape(1, resolution)[1:]
         noise = [torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
-        return torch.stack(noise).to(self.device, self.dtype)
+        return torch.stack(noise).to(self.device)  # float32: solver states keep full precision

@@ -1,54 +1,22 @@
 """Model names → loaders. Every front end resolves models here, never by importing a family.
 
-A model is named `name` or `name:path`. Each registered name has a loader and a cheap check
-(files only, nothing loaded), so front ends can list what is available and refuse a run whose
-weights are missing before it is queued.
-"""
+A `model:` value is `tiny` / `tiny:PATH` (the embedded model), or a real model: a path (a
+diffusers folder, one .safetensors file) or a mapping of parts (see sources.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .base import FlowModel
 
-# The embedded model ships in the repository (weights/tiny/ at the package root).
-EMBEDDED_TINY = Path(__file__).resolve().parents[2] / "weights" / "tiny"
+_LOADERS: dict[str, Callable[[str | None], FlowModel]] = {}
 
 
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    description: str
-    load: Callable[[str | None], FlowModel]
-    # Raises FileNotFoundError / ValueError naming what is missing for this path (None = default).
-    check: Callable[[str | None], None]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """One model a user can pick: `spec` is what a config's `model:` takes."""
-
-    spec: str
-    name: str
-    description: str
-    available: bool
-    detail: str  # where its weights are, or what is missing and how to get it
-
-
-_MODELS: dict[str, ModelEntry] = {}
-
-
-def register_model(
-    name: str,
-    loader: Callable[[str | None], FlowModel],
-    check: Callable[[str | None], None] | None = None,
-    description: str = "",
-) -> None:
-    _MODELS[name] = ModelEntry(name, description or name, loader, check or (lambda path: None))
+def register_model(name: str, loader: Callable[[str | None], FlowModel]) -> None:
+    _LOADERS[name] = loader
 
 
 def _load_tiny(path: str | None) -> FlowModel:
@@ -57,53 +25,45 @@ def _load_tiny(path: str | None) -> FlowModel:
     return TinyFlowModel.load(Path(path) if path else None)
 
 
-def _check_tiny(path: str | None) -> None:
-    folder = Path(path).expanduser() if path else EMBEDDED_TINY
-    for file in ("model.safetensors", "config.json"):
-        if not (folder / file).is_file():
-            raise FileNotFoundError(
-                f"no tiny model at {folder} ({file} missing); the embedded one ships under weights/tiny/ — "
-                "restore it with git, or rebuild it with `ngrpo pretrain-tiny --out weights/tiny`"
-            )
-
-
-register_model("tiny", _load_tiny, _check_tiny, "the embedded 2.4 M-parameter shapes-world model (CPU, seconds)")
+register_model("tiny", _load_tiny)
 
 
 def model_names() -> list[str]:
-    return sorted(_MODELS)
+    return sorted(_LOADERS)
 
 
-def _entry(spec: str) -> tuple[ModelEntry, str | None]:
-    name, _, path = spec.partition(":")
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(model_names())}")
-    return _MODELS[name], path or None
+def named_loader(spec: str | dict) -> tuple[Callable[[str | None], FlowModel], str | None] | None:
+    """The registered loader for `name` / `name:path`, or None when `spec` is a real model's path."""
+    if isinstance(spec, dict):
+        return None
+    name, sep, path = spec.partition(":")
+    if name in _LOADERS:
+        return _LOADERS[name], path or None
+    if not sep and not Path(spec).expanduser().exists() and "/" not in spec and "\\" not in spec:
+        raise ValueError(
+            f"unknown model {spec!r}: give a registered name ({', '.join(model_names())}), a diffusers "
+            "folder, a .safetensors file, or a mapping of parts (docs/models.md)"
+        )
+    return None
 
 
-def check_model(spec: str) -> None:
-    """Raise (FileNotFoundError or ValueError, naming the fix) unless `spec` could load; loads nothing."""
-    entry, path = _entry(spec)
-    entry.check(path)
+def load_model(
+    spec: str | dict,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    quantize: str = "none",
+) -> FlowModel:
+    """Load a model on a device, frozen. `dtype` is the frozen weights' dtype (None: the
+    model's own, bf16 for real models on a GPU); `quantize` quantizes a real model's base."""
+    named = named_loader(spec)
+    if named is None:
+        from .real import load_real_model
 
-
-def list_models() -> list[ModelInfo]:
-    """Every model a front end can offer, with whether its weights were found."""
-    infos = []
-    for name in model_names():
-        entry = _MODELS[name]
-        try:
-            entry.check(None)
-        except (FileNotFoundError, ValueError) as missing:
-            infos.append(ModelInfo(name, name, entry.description, False, str(missing)))
-        else:
-            infos.append(ModelInfo(name, name, entry.description, True, "found"))
-    return infos
-
-
-def load_model(spec: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> FlowModel:
-    """Load `name` or `name:path` (e.g. `tiny`, `tiny:/path/to/folder`) on a device, frozen."""
-    entry, path = _entry(spec)
-    model = entry.load(path)
-    model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
+        model = load_real_model(spec, device, dtype, quantize)
+    else:
+        if quantize != "none":
+            raise ValueError("lora.quantize_base applies to real models (SD3, FLUX) only")
+        loader, path = named
+        model = loader(path)
+        model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
     return model.eval().requires_grad_(False)

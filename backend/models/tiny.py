@@ -127,6 +127,8 @@ class TinyFlowModel(FlowModel):
         return self.text_encoder.tokenize(prompts).to(self.device)
 
     def velocity(self, x: torch.Tensor, sigma: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        # The transformer computes in its own dtype (or autocast's); the caller's dtype comes back.
+        out_dtype, x = x.dtype, x.to(self.dtype)
         sigma = torch.as_tensor(sigma, device=x.device, dtype=x.dtype).reshape(-1).expand(x.shape[0])
         return self.transformer(
             hidden_states=x,
@@ -134,7 +136,7 @@ class TinyFlowModel(FlowModel):
             pooled_projections=cond.pooled,
             timestep=sigma * 1000.0,
             return_dict=False,
-        )[0]
+        )[0].to(out_dtype)
 
     def noise_shape(self, batch: int, resolution: int | None = None) -> tuple[int, ...]:
         size = (resolution or self.config.image_size) // UNSHUFFLE

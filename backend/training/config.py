@@ -71,6 +71,9 @@ class LoraSettings:
     alpha: float = 32.0  # α = r so ComfyUI's scale is right
     targets: list[str] | None = None  # None = the model's defaults
     export_dtype: Literal["fp16", "bf16", "fp32"] = "fp16"
+    # Frozen base transformer quantized for small GPUs (FLUX.1-dev: 24 GB bf16 → ~12 GB int8);
+    # the LoRA trains in fp32/bf16 on top. See docs/models.md for the backends.
+    quantize_base: Literal["none", "int8", "nf4"] = "none"
 
 
 @dataclass
@@ -81,7 +84,8 @@ class OptimizerSettings:
     grad_clip: float = 1.0
     warmup_iterations: int = 0
     micro_batch: int = 16  # anchors (or SDE samples) per forward/backward; gradients accumulate
-    mixed_precision: Literal["no", "bf16"] = "no"  # bf16 autocast, on a GPU only
+    mixed_precision: Literal["no", "bf16"] = "no"  # bf16 base + autocast on every pass; trained weights fp32
+    gradient_checkpointing: bool = False  # recompute transformer blocks in backward: less memory, ~30 % slower
 
 
 @dataclass
@@ -121,7 +125,10 @@ class EvalSettings:
 @dataclass
 class TrainConfig:
     name: str = "run"
-    model: str = "tiny"
+    # `tiny`, `tiny:PATH`, a diffusers folder, a single .safetensors file, or a mapping of parts
+    # (transformer, clip_l, clip_g, t5, vae, t5_tokenizer); see docs/models.md.
+    model: str | dict[str, str] = "tiny"
+    guidance: float | None = None  # SD3 CFG scale / FLUX guidance embedding; None = the model's default
     algorithm: Literal["neighbor_grpo", "sde_grpo"] = "neighbor_grpo"
     prompts: str | list[str] = "shapes:train"
     rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec("shapes_fidelity")])
@@ -284,6 +291,10 @@ def _convert(hint: Any, value: Any, name: str) -> Any:
             except ConfigError as error:
                 errors.append(str(error))
         raise ConfigError(errors[-1])
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ConfigError(f"{name} must be a mapping of names to strings, got {value!r}")
+        return dict(value)
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{name} must be a list, got {value!r}")

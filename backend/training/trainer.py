@@ -86,14 +86,22 @@ class Trainer:
         c = self.config
         torch.manual_seed(c.seed)
         self.rng = ckpt.RngStates(python=random.Random(c.seed), generator=torch.Generator().manual_seed(c.seed))
-        dtype = torch.bfloat16 if self.device.type == "cuda" and c.optimizer.mixed_precision == "bf16" else None
+        bf16 = c.optimizer.mixed_precision == "bf16"
+        # bf16 keeps the frozen base in bf16. Trained weights stay fp32 (the LoRA, or the whole
+        # transformer when fine-tuning fully): they are the master copy the optimizer steps, and
+        # autocast casts them to bf16 per op. A bf16 weight would lose updates below its precision.
+        dtype = torch.bfloat16 if bf16 and c.lora.enabled else None
         # Eval mode throughout (nothing here uses dropout): kernels then match between a straight
         # run and a resumed one, which starts from a freshly loaded model.
-        self.model: FlowModel = load_model(c.model, self.device, dtype).eval()
+        self.model: FlowModel = load_model(c.model, self.device, dtype, quantize=c.lora.quantize_base).eval()
+        if c.guidance is not None:
+            self.model.guidance = c.guidance
+        if c.optimizer.gradient_checkpointing:
+            self.model.transformer.enable_gradient_checkpointing()
         if c.lora.enabled:
             params = add_lora(self.model, c.lora)
         else:
-            self.model.transformer.requires_grad_(True)
+            self.model.transformer.float().requires_grad_(True)
             params = list(self.model.transformer.parameters())
         self.params = params
         o = c.optimizer
@@ -105,18 +113,19 @@ class Trainer:
         # TrainConfig.validate has refused gold metrics that depend on a training reward.
         self.gold = RewardSet.from_specs(c.eval.gold, device=str(self.device)) if c.eval.gold else None
         self.monitor = RewardSet.from_specs(c.eval.monitor, device=str(self.device)) if c.eval.monitor else None
-        shift = self.model.defaults.shift
-        self.algorithm = (
-            NeighborGRPO(c.neighbor, c.group_size, shift)
-            if c.algorithm == "neighbor_grpo"
-            else SdeGRPO(c.sde, c.group_size, shift)
-        )
+        if c.algorithm == "neighbor_grpo":
+            sigmas = self.model.sigmas(c.neighbor.steps, c.neighbor.shift, c.resolution)
+            self.algorithm = NeighborGRPO(c.neighbor, c.group_size, sigmas=sigmas)
+        else:
+            sigmas = self.model.sigmas(c.sde.steps, c.sde.shift, c.resolution)
+            self.algorithm = SdeGRPO(c.sde, c.group_size, sigmas=sigmas)
         self.evaluator = Evaluator(c, self.rewards, self.gold, self.run_dir, self.monitor, self.algorithm)
         self.early_stop = EarlyStop(c.eval.patience, c.eval.early_stop_tolerance)
 
     def _autocast(self):
-        if self.device.type == "cuda" and self.config.optimizer.mixed_precision == "bf16":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        """bf16 autocast for every model pass, rollouts and trained passes alike (CPU included)."""
+        if self.config.optimizer.mixed_precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -219,7 +228,8 @@ class Trainer:
         return self.step == self.config.iterations or (every > 0 and self.step % every == 0)
 
     def _evaluate(self, step: int) -> dict[str, float]:
-        return self.evaluator.evaluate(self.model, step, self.reporter)
+        with self._autocast():
+            return self.evaluator.evaluate(self.model, step, self.reporter)
 
     def iteration(self) -> dict[str, float]:
         """One GRPO iteration: rollouts, rewards, advantages, optimizer step(s)."""
@@ -229,8 +239,9 @@ class Trainer:
         with torch.no_grad():
             cond = self.model.encode_prompts(batch)
         base = torch.randn(self.model.noise_shape(len(batch), c.resolution), generator=self.rng.generator)
-        rollout = self.algorithm.rollout(self.model, cond, base, self.rng.generator)
-        images = self.model.decode(rollout.latents)
+        rollout = self.algorithm.rollout(self.model, cond, base, self.rng.generator, self._autocast)
+        with torch.no_grad():
+            images = self.model.decode(rollout.latents)
         rolled = self._clock()
         group_prompts = [p for p in batch for _ in range(g)]
         raw = self.rewards.score(images, group_prompts)
