@@ -22,9 +22,7 @@ def describe(spec: str, folders: comfyui.ModelFolders | None = None) -> ModelInf
             available, detail = False, str(error)
     path = source.transformer.path
     name = path.parent.name if path.name == "transformer" else path.name
-    return ModelInfo(
-        spec, name, source.architecture.label, available, detail, source.family, parts, source.missing
-    )
+    return ModelInfo(spec, name, source.architecture.label, available, detail, source.family, parts, source.missing)
 
 
 def real_models(folders: comfyui.ModelFolders | None = None) -> list[ModelInfo]:

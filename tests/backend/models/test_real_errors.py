@@ -16,14 +16,14 @@ from neighbor_grpo.backend.models.weights_files import ModelError
 def test_a_pickled_checkpoint_is_refused(tmp_path):
     path = tmp_path / "model.ckpt"
     torch.save({"w": torch.zeros(1)}, path)
-    with pytest.raises(ModelError, match="not a .safetensors file"):
+    with pytest.raises(ModelError, match=r"not a \.safetensors file"):
         load_model(str(path))
 
 
 def test_an_unknown_architecture_is_named(tmp_path):
     path = tmp_path / "sd15.safetensors"
     save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 4)}, str(path))
-    with pytest.raises(ModelError, match="not an SD3/SD3.5 or FLUX.1 diffusion model"):
+    with pytest.raises(ModelError, match=r"not an SD3/SD3\.5 or FLUX\.1 diffusion model"):
         load_model(str(path))
 
 
@@ -50,7 +50,7 @@ def test_a_transformer_missing_weights_is_refused_not_left_on_meta(flux_layouts,
     path = models / "diffusion_models" / flux_layouts.diffusion_model.name
     save_file(state, str(path))
     spec = {"transformer": str(path), "t5_tokenizer": str(flux_layouts.comfy_root / comfyui.T5_TOKENIZER)}
-    with pytest.raises(ModelError, match="stayed empty \\(on `meta`\\).*transformer_blocks.0.attn.to_q.weight"):
+    with pytest.raises(ModelError, match=r"stayed empty \(on `meta`\).*transformer_blocks\.0\.attn\.to_q\.weight"):
         load_model(spec)
 
 
