@@ -13,6 +13,7 @@ import yaml
 from ...storage.home import resolve_home
 from ...storage.runs import get_run, insert_run
 from ...storage.workers import ensure_worker, worker_alive
+from ..models.memory import MemoryEstimate, plan_memory
 from ..models.registry import check_model
 from ..rewards import check_spec
 from ..training.config import TrainConfig
@@ -31,6 +32,9 @@ class RunRequest:
     config: dict[str, Any] | TrainConfig
     name: str | None = None  # default: the config's name; made unique with -2, -3, ...
     start_worker: bool = True  # make sure a background worker will train it
+    # Refuse a real-model run whose estimated peak exceeds this (None: the free memory of the
+    # config's CUDA device when there is one, else no limit).
+    gpu_memory_gb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class ValidRun:
     eval_prompts: list[str]
     stored: dict[str, Any]  # what the registry keeps: the full config, file and saved sets frozen to lists
     prompt_set: str | None  # the set's name, when the prompts came from one
+    memory: MemoryEstimate | None = None  # peak GPU memory estimate (real models only)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class QueuedRun:
     folder: Path
     worker_pid: int | None  # a worker started for it, or None when one was already alive
     worker_alive: bool
+    memory: MemoryEstimate | None = None  # peak GPU memory estimate (real models only)
 
 
 @action
@@ -61,6 +67,9 @@ def validate_run(home: Home, request: RunRequest) -> ValidRun:
         data["name"] = request.name.strip()
     config = TrainConfig.from_dict(data)
     check_model(config.model)
+    memory = plan_memory(config, request.gpu_memory_gb, config.device)
+    if memory is not None and not memory.fits:
+        raise ActionError(memory.summary())
     prompts = resolve_prompt_source(home, config.prompts)
     eval_prompts = resolve_prompt_source(home, config.eval.prompts)
     for spec in (*config.rewards, *config.eval.gold, *config.eval.monitor):
@@ -69,7 +78,7 @@ def validate_run(home: Home, request: RunRequest) -> ValidRun:
     stored["prompts"] = freeze_prompt_source(home, stored["prompts"])
     stored["eval"]["prompts"] = freeze_prompt_source(home, stored["eval"]["prompts"])
     prompt_set = config.prompts if isinstance(config.prompts, str) else None
-    return ValidRun(config, prompts, eval_prompts, stored, prompt_set)
+    return ValidRun(config, prompts, eval_prompts, stored, prompt_set, memory)
 
 
 @action
@@ -80,7 +89,8 @@ def queue_run(home: Home, request: RunRequest) -> QueuedRun:
     run_id = insert_run(home, valid.stored, valid.prompt_set)
     info = get_run(home, run_id)
     pid = ensure_worker(home) if request.start_worker else None
-    return QueuedRun(run_id, info.name, info.folder, pid, pid is not None or worker_alive(resolve_home(home)))
+    alive = pid is not None or worker_alive(resolve_home(home))
+    return QueuedRun(run_id, info.name, info.folder, pid, alive, valid.memory)
 
 
 @action

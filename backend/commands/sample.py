@@ -13,7 +13,13 @@ from ..models.registry import load_model, model_names
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("sample", help="sample images from a model into a grid PNG")
-    parser.add_argument("--model", default="tiny", help=f"model name or name:path ({', '.join(model_names())})")
+    parser.add_argument(
+        "--model",
+        default="tiny",
+        help=f"{', '.join(model_names())}, name:path, or an SD3/FLUX diffusers folder or .safetensors file",
+    )
+    parser.add_argument("--resolution", type=int, help="image size in pixels (default: the model's)")
+    parser.add_argument("--guidance", type=float, help="SD3 CFG scale / FLUX guidance (default: the model's)")
     parser.add_argument("--prompt", action="append", required=True, help="a prompt (repeat for several)")
     parser.add_argument("--seed", type=int, action="append", help="a seed (repeat for several; default 0)")
     parser.add_argument("--solver", choices=solvers.SOLVERS, help="ODE solver (default: the model's)")
@@ -37,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must be a .png file, got {args.out}")
     seeds = args.seed or [0]
     model = load_model(args.model)
+    if args.guidance is not None:
+        model.guidance = args.guidance
     if args.lora is not None:
         from ..training.lora import apply_lora_file
 
@@ -51,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             solver=args.solver,
             steps=steps,
             shift=args.shift,
+            resolution=args.resolution,
             callback=lambda _: bar.update(1),
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)

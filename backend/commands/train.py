@@ -28,6 +28,10 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--name", help="run name (default: the config's; made unique with -2, -3 …)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: the config's, auto)")
+    parser.add_argument("--model", help="override the config's model: tiny, a diffusers folder or a .safetensors file")
+    parser.add_argument(
+        "--gpu-memory", type=float, metavar="GB", help="refuse runs estimated above this (default: free)"
+    )
     parser.add_argument("--queue", action="store_true", help="queue the run for the background worker and return")
     parser.add_argument("--home", help="registry and run folders (default: $NGRPO_HOME, else the user data folder)")
     parser.set_defaults(run=run)
@@ -80,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     if args.device:
         config.device = args.device
-    queued = queue_run(args.home, RunRequest(config, name=args.name, start_worker=args.queue))
+    if args.model:
+        config.model = args.model
+    request = RunRequest(config, name=args.name, start_worker=args.queue, gpu_memory_gb=args.gpu_memory)
+    queued = queue_run(args.home, request)
+    if queued.memory is not None:
+        print(queued.memory.summary())
     run_id = queued.run_id
     info = get_run(args.home, run_id)
     if args.queue:

@@ -55,43 +55,42 @@ class ModelShape:
 
 
 def model_shape(spec: str | dict) -> ModelShape:
-    """Sizes of a real model from its files' headers (the tiny model: from its config)."""
-    from accelerate import init_empty_weights
-    from torch import nn
-
+    """Sizes of a real model from its files' headers (nothing is loaded)."""
     from . import sources
-    from .loading import _transformer_class
-    from .real import FAMILIES
     from .weights_files import read_header
 
     source = sources.resolve(spec)
-    architecture = source.architecture
-    with init_empty_weights():
-        transformer = _transformer_class(architecture.family).from_config(architecture.config)
-    targets = FAMILIES[architecture.family].lora_targets
-    lora = sum(
-        m.in_features + m.out_features
-        for name, m in transformer.named_modules()
-        if isinstance(m, nn.Linear) and any(name.endswith(t) for t in targets)
-    )
     encoders = {}
-    for role in sources.FAMILY_ENCODERS[architecture.family]:
+    for role in sources.FAMILY_ENCODERS[source.family]:
         part = source.parts.get(role)
         if part is not None:
             files = sorted(part.path.glob("*.safetensors")) if part.is_folder else [part.path]
             prefix = "" if part.is_folder else part.prefix
             encoders[role] = sum(_numel(s) for f in files for s in read_header(f).part(prefix).values())
-    c = architecture.config
-    if architecture.family == "sd3":
-        width, blocks, patch, text = (
-            c["num_attention_heads"] * c["attention_head_dim"],
-            c["num_layers"],
-            c["patch_size"],
-            77 + 256,
-        )
-    else:  # a single block costs about half a double block
-        width = c["num_attention_heads"] * c["attention_head_dim"]
-        blocks, patch, text = c["num_layers"] + c["num_single_layers"] // 2, 2, 512
+    return shape_of(source.architecture.family, source.architecture.config, encoders)
+
+
+def shape_of(family: str, config: dict, encoder_params: dict[str, int]) -> ModelShape:
+    """Sizes from a transformer config (built on `meta`: no memory, no weights)."""
+    from accelerate import init_empty_weights
+    from torch import nn
+
+    from .loading import _transformer_class
+    from .real import FAMILIES
+
+    with init_empty_weights():
+        transformer = _transformer_class(family).from_config(config)
+    targets = FAMILIES[family].lora_targets
+    lora = sum(
+        m.in_features + m.out_features
+        for name, m in transformer.named_modules()
+        if isinstance(m, nn.Linear) and any(name.endswith(t) for t in targets)
+    )
+    width = config["num_attention_heads"] * config["attention_head_dim"]
+    if family == "sd3":
+        blocks, patch, text = config["num_layers"], config["patch_size"], 77 + 256
+    else:  # a single block costs about half a double block; 2×2 packing acts as patch 2
+        blocks, patch, text = config["num_layers"] + config["num_single_layers"] // 2, 2, 512
     return ModelShape(
         transformer_params=sum(p.numel() for p in transformer.parameters()),
         lora_params_per_rank=lora,
@@ -100,8 +99,8 @@ def model_shape(spec: str | dict) -> ModelShape:
         patch_tokens_per_pixel=1.0 / (8 * patch) ** 2,
         text_tokens=text,
         latent_elements_per_pixel=16 / 64,
-        encoder_params=encoders,
-        guidance_doubles=architecture.family == "sd3",
+        encoder_params=encoder_params,
+        guidance_doubles=family == "sd3",
     )
 
 
@@ -181,9 +180,16 @@ def plan_memory(config, budget_gb: float | None = None, device: str | None = Non
     if is_registered(config.model):
         return None
     budget = budget_gb * GB if budget_gb is not None else None
-    if budget is None and device is not None and str(device).startswith("cuda"):
+    device = _default_device() if device in (None, "auto") else device
+    if budget is None and str(device).startswith("cuda"):
         import torch
 
         if torch.cuda.is_available():
             budget = float(torch.cuda.mem_get_info(torch.device(device))[0])
     return estimate(config, model_shape(config.model), budget)
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -21,7 +21,7 @@ def trainer_for(spec, run_dir, algorithm="neighbor_grpo", **changes) -> Trainer:
         "name": "real", "model": spec, "algorithm": algorithm, "prompts": PROMPTS, "rewards": ["colourfulness"],
         "iterations": 1, "prompts_per_iteration": 1, "group_size": 3, "resolution": 32, "device": "cpu",
         "neighbor": {"steps": 3, "anchors": 2, "trained_steps": 2, "solver": "dpmpp2m"},
-        "sde": {"steps": 3, "trained_steps": 2},
+        "sde": {"steps": 3, "train_fraction": 0.67},
         "lora": {"rank": 2, "alpha": 2}, "optimizer": {"learning_rate": 1e-2, "micro_batch": 4},
         "eval": {"prompts": PROMPTS[:1], "seeds_per_prompt": 1, "gold": [], "gallery_size": 1},
     }  # fmt: skip
