@@ -236,7 +236,10 @@ class Worker:
         listed (one line) and kept whole in error.txt in the run folder."""
         summary = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         full = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.txt").write_text(full, encoding="utf-8")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "error.txt").write_text(full, encoding="utf-8")
+        except OSError as write_error:  # a full disk: the one-line error in the registry must still land
+            self.log(f"run {run_id}: could not write error.txt ({write_error.strerror})")
         settle_run(self.registry, run_id, self.identity, "failed", error=summary)
         self.log(f"run {run_id}: failed: {summary} (traceback in {run_dir / 'error.txt'})")
