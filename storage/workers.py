@@ -46,6 +46,17 @@ def runs_waiting(registry: Registry) -> bool:
         return bool(session.scalar(select(exists().where(Run.status == "queued"))))
 
 
+def work_waiting(registry: Registry) -> bool:
+    """Queued runs, or runs a dead worker left behind that a starting worker would resume: a crash
+    at night is picked up by the next front end that looks, not only by the next queued run."""
+    from .liveness import recover_stale_runs
+
+    recover_stale_runs(registry)
+    waiting = (Run.status == "queued") | ((Run.status == "interrupted") & (Run.crashes > 0))
+    with registry.read() as session:
+        return bool(session.scalar(select(exists().where(waiting))))
+
+
 class WorkerLock:
     """Exclusive, non-blocking, released by the OS when the holder exits or is killed."""
 
@@ -131,7 +142,7 @@ def ensure_worker(home: Registry | str | os.PathLike | None = None, device: str 
     """
     registry = open_registry(home)
     device = normalize_device(device)
-    if not runs_waiting(registry) or worker_alive(registry.home, device):
+    if not work_waiting(registry) or worker_alive(registry.home, device):
         return None
     command, env = worker_command(registry.home, device)
     log = worker_log(registry.home)

@@ -215,3 +215,21 @@ def test_foreground_training_checkpoints_on_sigterm(home):
     assert threading.current_thread() is threading.main_thread()
     assert worker.run_foreground(run_id) is None
     assert seen == [True] and get_run(home, run_id).status == "interrupted"
+
+
+def test_front_ends_start_a_worker_for_runs_a_crash_left_behind(home):
+    from neighbor_grpo.storage.workers import work_waiting
+
+    run_id = _queue(home)
+    registry = open_registry(home)
+    with registry.write() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(status="finished"))
+    assert not work_waiting(registry)
+    with registry.write() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(status="queued"))
+    _crashed_running(home, run_id)
+    # stale_after is 30 s for front ends: make the heartbeat old enough.
+    with registry.write() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=time.time() - 60))
+    assert work_waiting(registry)
+    assert get_run(home, run_id).status == "interrupted"

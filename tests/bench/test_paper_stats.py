@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from paper_stats import difference, first_crossing, interval, target_rule, time_to_target  # noqa: E402
+from paper_stats import difference, first_crossing, interval, target_rule, time_to_target
 
 
 def test_interval_is_the_student_t_95_percent_interval():
