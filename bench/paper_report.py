@@ -4,6 +4,7 @@ hand: every number below comes from the JSON next to it)."""
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 METHOD_ORDER = ("sde_grpo", "neighbor_grpo")
@@ -48,7 +49,7 @@ def _time_to_target_lines(r: dict) -> list[str]:
 
 def report_markdown(r: dict, plots: list[str], docs: Path) -> str:
     s, m = r["settings"], r["machine"]
-    rel = lambda p: Path(p).resolve().relative_to(docs.parent.resolve()).as_posix()  # noqa: E731
+    rel = lambda p: Path(os.path.relpath(Path(p).resolve(), docs.parent.resolve())).as_posix()  # noqa: E731
     loads = ", ".join(f"{x['when']} {x['1min']:.2f}" for x in m["load_average"])
     out = [BEGIN, "# The paper's claims at small scale", ""]
     if r["quick"]:
@@ -107,6 +108,11 @@ def report_markdown(r: dict, plots: list[str], docs: Path) -> str:
     ]
     for method in METHOD_ORDER:
         for lr, cell in r["sweep"][method].items():
+            if "diverged" in cell:
+                out.append(
+                    f"| {r['methods'][method]['label']} | {lr} | diverged in {cell['diverged']} of {cell['seeds']} seeds | | | |"
+                )
+                continue
             best = " **(best)**" if float(lr) == r["methods"][method]["learning_rate"] else ""
             out.append(
                 f"| {r['methods'][method]['label']} | {lr}{best} | {ci(cell['reward'])} | {ci(cell['gold'])} | "
@@ -161,6 +167,9 @@ def report_markdown(r: dict, plots: list[str], docs: Path) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for label, cell in a["cells"].items():
+        if "diverged" in cell:
+            out.append(f"| {label} | diverged in {cell['diverged']} of {cell['seeds']} seeds | | | | | |")
+            continue
         shape = (
             f"{cell['flat_group_fraction']:.2f} | {cell['one_outlier_group_fraction']:.2f}"
             if "flat_group_fraction" in cell
@@ -223,7 +232,7 @@ def plot(r: dict, folder: Path) -> list[str]:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for axis, key, title in ((axes[0], "reward", "final held-out reward"), (axes[1], "gold", "final gold")):
         for method in METHOD_ORDER:
-            lrs = list(r["sweep"][method])
+            lrs = [lr for lr, cell in r["sweep"][method].items() if "diverged" not in cell]
             cells_ = [r["sweep"][method][lr][key] for lr in lrs]
             xs = [float(lr) for lr in lrs]
             means = [c["mean"] for c in cells_]
@@ -246,7 +255,7 @@ def plot(r: dict, folder: Path) -> list[str]:
     written.append(_save(fig, folder / "lr_sweep.png", plt))
 
     cells = r["ablations"]["cells"]
-    labels = list(cells)
+    labels = [label for label, cell in cells.items() if "diverged" not in cell]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for axis, key in ((axes[0], "reward"), (axes[1], "gold")):
         means = [cells[label][key]["mean"] for label in labels]
@@ -281,7 +290,7 @@ def write_report(r: dict, docs: Path, plots_folder: Path) -> list[str]:
     plots = plot(r, plots_folder)
     generated = report_markdown(r, plots, docs)
     old = docs.read_text(encoding="utf-8") if docs.is_file() else ""
-    kept = old.split(END, 1)[1] if END in old else ""
+    kept = old.split(END, 1)[1].lstrip("\n") if END in old else ""
     docs.parent.mkdir(parents=True, exist_ok=True)
-    docs.write_text(generated + kept, encoding="utf-8")
+    docs.write_text(generated + ("\n" + kept if kept else ""), encoding="utf-8")
     return [str(docs), *plots]

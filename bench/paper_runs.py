@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from neighbor_grpo.backend.training.config import TrainConfig
+from neighbor_grpo.backend.training.divergence import TrainingDiverged
 from neighbor_grpo.backend.training.reporting import ControlFlags
 from neighbor_grpo.backend.training.trainer import Trainer
 
@@ -161,24 +162,30 @@ def run_job(job: dict) -> dict:
             return raw
 
         trainer.rewards.score = scored
+        diverged = None
         for iteration in range(1, job["iterations"] + 1):
             rolling_out[0] = True
-            trainer.iteration()
+            try:
+                trainer.iteration()
+            except TrainingDiverged as error:  # a learning rate too large for this method: a result
+                diverged = {"iteration": iteration, "message": str(error)}
+                break
             rolling_out[0] = False
             trainer.step = iteration
             if iteration in job["evaluate_at"]:
                 values = _eval_values(trainer.evaluator.evaluate(trainer.model, iteration, trainer.reporter))
                 curve.append({"iteration": iteration, **values})
         rollout = None
-        if job.get("rollout_sampler"):
+        if job.get("rollout_sampler") and diverged is None:
             rollout = _eval_values(trainer.evaluator.evaluate_rollout_sampler(trainer.model), "eval_rollout")
     return {
         "key": job["key"],
         "iterations": job["iterations"],
         "curve": curve,
-        "final": curve[-1],
+        "final": curve[-1] if diverged is None else None,
+        "diverged": diverged,
         "final_rollout_sampler": rollout,
-        "flat_group_fraction": statistics.mean(s[0] for s in shapes),
-        "one_outlier_group_fraction": statistics.mean(s[1] for s in shapes),
+        "flat_group_fraction": statistics.mean(s[0] for s in shapes) if shapes else None,
+        "one_outlier_group_fraction": statistics.mean(s[1] for s in shapes) if shapes else None,
         "wall_seconds": time.perf_counter() - started,
     }

@@ -133,10 +133,11 @@ def summarise_main(settings: dict, cost: dict, base: dict, runs: dict) -> dict:
         sweep[method] = {}
         for lr in settings["learning_rates"]:
             group = [runs[f"main/{method}/{lr:g}/{seed}"] for seed in settings["seeds"]]
-            sweep[method][f"{lr:g}"] = {
-                name: interval([r["final"][name] for r in group]) for name in ("reward", "gold", *_REPORTED)
-            }
-        best = max(settings["learning_rates"], key=lambda lr: sweep[method][f"{lr:g}"]["reward"]["mean"])
+            sweep[method][f"{lr:g}"] = _cell(group)
+        stable = [lr for lr in settings["learning_rates"] if "diverged" not in sweep[method][f"{lr:g}"]]
+        if not stable:
+            raise RuntimeError(f"{method} diverged at every learning rate of the sweep; lower them")
+        best = max(stable, key=lambda lr: sweep[method][f"{lr:g}"]["reward"]["mean"])
         group = [runs[f"main/{method}/{best:g}/{seed}"] for seed in settings["seeds"]]
         s_per_iter = cost[method]["s_per_iter"]
         points = [p["iteration"] for p in group[0]["curve"]]
@@ -194,6 +195,15 @@ def summarise_main(settings: dict, cost: dict, base: dict, runs: dict) -> dict:
 _REPORTED = ("gold", "shapes_render_match", "shapes_render_fit", "shapes_accuracy", "shapes_clean")
 
 
+def _cell(group: list[dict]) -> dict:
+    """Intervals of the final values over seeds, or how many seeds diverged (then no values: the
+    remaining seeds would be a selected, flattering subset)."""
+    diverged = sum(r["diverged"] is not None for r in group)
+    if diverged:
+        return {"diverged": diverged, "seeds": len(group)}
+    return {name: interval([r["final"][name] for r in group]) for name in ("reward", *_REPORTED)}
+
+
 def summarise_ablations(settings: dict, main: dict, runs: dict, iterations: int) -> dict:
     lr = main["methods"]["neighbor_grpo"]["learning_rate"]
     reference = [
@@ -204,21 +214,25 @@ def summarise_ablations(settings: dict, main: dict, runs: dict, iterations: int)
     health = {}
     labels = [f"sigma_p={v:g}" for v in settings["sigma_p"]] + [f"anchors={v}" for v in settings["anchors"]]
     labels += [f"p={v:g}" for v in settings["quasi_norm_p"]]
+    out = {"iterations": iterations, "learning_rate": lr, "cells": {}}
     for label in labels:
         group = [runs[f"ablation/{label}/{seed}"] for seed in settings["seeds"]]
+        out["cells"][label] = _cell(group)
+        if "diverged" in out["cells"][label]:
+            continue
         cells[label] = [r["final"] for r in group]
         health[label] = {
             "flat_group_fraction": statistics.fmean(r["flat_group_fraction"] for r in group),
             "one_outlier_group_fraction": statistics.fmean(r["one_outlier_group_fraction"] for r in group),
         }
-    out = {"iterations": iterations, "learning_rate": lr, "cells": {}}
     for label, finals in cells.items():
         out["cells"][label] = {
             **{name: interval([f[name] for f in finals]) for name in ("reward", *_REPORTED)},
             **health.get(label, {}),
         }
+    out["cells"] = {label: out["cells"][label] for label in [*[k for k in cells if "main" in k], *labels]}
     p_values = [f"p={v:g}" for v in settings["quasi_norm_p"]]
-    if len(p_values) == 2:
+    if len(p_values) == 2 and all(p in cells for p in p_values):
         a, b = cells[p_values[0]], cells[p_values[1]]
         out["p_difference"] = {
             name: difference([f[name] for f in a], [f[name] for f in b]) for name in ("reward", *_REPORTED)
