@@ -43,13 +43,23 @@ def unique_keys(specs: Sequence[RewardSpec]) -> list[str]:
     return keys
 
 
-def group_zscores(scores: torch.Tensor, group_size: int) -> torch.Tensor:
-    """(x − mean) / std within each consecutive group of `group_size` (population std); flat → 0."""
+def group_zscores(scores: torch.Tensor, group_size: int, std_floor: float = 0.0) -> torch.Tensor:
+    """(x − mean) / std within each consecutive group of `group_size` (population std); flat → 0.
+
+    With `std_floor` f > 0 the divisor is max(std, f · s̄), s̄ the root-mean-square of the groups'
+    stds in this batch: a group in which the reward barely varies keeps its small differences small
+    instead of having them blown up to ±1 (its z-score there is mostly noise), while the reward's
+    scale still cancels (s̄ carries its units), so weights compare rewards of any range.
+    """
     if group_size < 1 or scores.shape[0] % group_size:
         raise ValueError(f"{scores.shape[0]} scores do not split into groups of {group_size}")
+    if std_floor < 0:
+        raise ValueError(f"std_floor must be 0 or more, got {std_floor}")
     groups = scores.double().reshape(-1, group_size)
     centred = groups - groups.mean(dim=1, keepdim=True)
     std = groups.std(dim=1, unbiased=False, keepdim=True)
+    if std_floor > 0:
+        std = torch.clamp(std, min=std_floor * std.pow(2).mean().sqrt().item())
     flat = std <= _FLAT_TOLERANCE * (1.0 + groups.abs().mean(dim=1, keepdim=True))
     z = torch.where(flat, torch.zeros_like(centred), centred / torch.where(flat, torch.ones_like(std), std))
     return z.reshape(-1).to(scores.dtype)
@@ -91,12 +101,13 @@ class RewardSet:
                 raise RewardError(f"reward {key!r} has non-finite scores {column.tolist()[:8]}")
         return columns
 
-    def combine(self, raw: dict[str, torch.Tensor], group_size: int) -> torch.Tensor:
-        """Σ_k weight_k · z_k, z-scored within each consecutive group of `group_size` → [N]."""
+    def combine(self, raw: dict[str, torch.Tensor], group_size: int, std_floor: float = 0.0) -> torch.Tensor:
+        """Σ_k weight_k · z_k, z-scored within each consecutive group of `group_size` → [N];
+        `std_floor` as in `group_zscores`."""
         columns = self._checked(raw)
         total = torch.zeros_like(columns[0], dtype=torch.float32)
         for key, column in zip(self.names, columns, strict=True):
-            total += self.weights[key] * group_zscores(column.float(), group_size)
+            total += self.weights[key] * group_zscores(column.float(), group_size, std_floor)
         return total
 
     def weighted_sum(self, raw: dict[str, torch.Tensor]) -> torch.Tensor:

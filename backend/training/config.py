@@ -132,6 +132,10 @@ class TrainConfig:
     algorithm: Literal["neighbor_grpo", "sde_grpo"] = "neighbor_grpo"
     prompts: str | list[str] = "shapes:train"
     rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec("shapes_fidelity")])
+    # Each reward is z-scored within its group before weighting; its std there is floored at this
+    # multiple of the batch's typical within-group std, so a nearly flat reward's noise stays small.
+    # [ours] 0 = plain per-group z-scores.
+    reward_std_floor: float = 0.0
     iterations: int = 100
     prompts_per_iteration: int = 4
     group_size: int = 12  # G [paper]
@@ -163,6 +167,7 @@ class TrainConfig:
         _require(self.prompts_per_iteration >= 1, "prompts_per_iteration", "must be at least 1")
         _require(self.group_size >= 2, "group_size", "must be at least 2 (GRPO compares within a group)")
         _require(bool(self.rewards), "rewards", "needs at least one reward")
+        _require(self.reward_std_floor >= 0, "reward_std_floor", "must be 0 (plain z-scores) or more")
         _require(self.checkpoint_every >= 1, "checkpoint_every", "must be at least 1")
         _require(self.keep_checkpoints >= 1, "keep_checkpoints", "must be at least 1")
         n = self.neighbor

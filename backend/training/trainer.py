@@ -72,6 +72,22 @@ def resolve_device(device: str | None) -> torch.device:
     return torch.device(device)
 
 
+def reward_health(raw: dict[str, torch.Tensor], advantages: torch.Tensor) -> dict[str, float]:
+    """Per reward: its mean within-group std and how the advantages [P, G] follow it (mean
+    within-group Pearson correlation). A reward whose correlation stays near 0 is not being
+    trained on whatever its weight says; the group std shows how much it varies there at all."""
+    health = {}
+    centred_adv = advantages - advantages.mean(-1, keepdim=True)
+    for name, values in raw.items():
+        groups = values.float().cpu().view_as(advantages)
+        centred = groups - groups.mean(-1, keepdim=True)
+        norms = centred.norm(dim=-1) * centred_adv.norm(dim=-1)
+        corr = torch.where(norms > 0, (centred * centred_adv).sum(-1) / norms.clamp_min(1e-30), 0.0)
+        health[f"group_std/{name}"] = groups.std(-1, unbiased=False).mean().item()
+        health[f"advantage_corr/{name}"] = corr.mean().item()
+    return health
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: Path, reporter: Reporter, device: str | None = None):
         self.config = config
@@ -245,7 +261,7 @@ class Trainer:
         rolled = self._clock()
         group_prompts = [p for p in batch for _ in range(g)]
         raw = self.rewards.score(images, group_prompts)
-        combined = self.rewards.combine(raw, g).to(self.device)
+        combined = self.rewards.combine(raw, g, c.reward_std_floor).to(self.device)
         advantages = self.algorithm.advantages(combined)
         scored = self._clock()
         self.algorithm.plan(rollout, self.rng.python)
@@ -267,7 +283,9 @@ class Trainer:
         # means over that step's passes), and the largest gradient norm beside the mean.
         values = {name: value / inner for name, value in stats.values.items()}
         values["grad_norm_max"] = max(grad_norms)
-        return self._iteration_metrics(raw, values, sum(grad_norms) / inner, started, rolled, scored, trained)
+        metrics = self._iteration_metrics(raw, values, sum(grad_norms) / inner, started, rolled, scored, trained)
+        metrics.update(reward_health(raw, advantages.detach().cpu().view(-1, g)))
+        return metrics
 
     def _clock(self) -> float:
         """perf_counter once the GPU has finished its queued work (CUDA runs asynchronously, so an

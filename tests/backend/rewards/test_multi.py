@@ -82,3 +82,28 @@ def test_from_specs_builds_from_specs_text_and_dicts_with_unique_keys(shapes_bat
 def test_a_bad_spec_fails_when_the_set_is_built():
     with pytest.raises(ValueError, match="unknown reward"):
         RewardSet.from_specs(["shapes_fidelity", "nonsense"])
+
+
+def test_std_floor_keeps_a_nearly_flat_groups_noise_small_and_the_scale_free():
+    # Group 1 varies a lot, group 2 barely: plain z-scores blow group 2 up to ±1 like group 1.
+    scores = torch.tensor([0.0, 1.0, 0.5, 0.501])
+    plain = group_zscores(scores, group_size=2)
+    assert plain.tolist() == pytest.approx([-1.0, 1.0, -1.0, 1.0], abs=1e-3)
+    floored = group_zscores(scores, group_size=2, std_floor=1.0)
+    assert floored[:2].tolist() == pytest.approx([-1.0, 1.0], abs=1e-2)
+    assert floored[2:].abs().max() < 0.01
+    # The floor is relative to the batch's spread, so the reward's units cancel.
+    assert group_zscores(scores * 1000, group_size=2, std_floor=1.0).tolist() == pytest.approx(
+        floored.tolist(), abs=1e-4
+    )
+    with pytest.raises(ValueError, match="std_floor"):
+        group_zscores(scores, group_size=2, std_floor=-1)
+
+
+def test_combine_with_a_std_floor_lets_the_reward_that_varies_decide():
+    rewards = RewardSet([RewardSpec("a", 1.0), RewardSpec("b", 1.0)], [Recorded("a", [], 8), Recorded("b", [], 8)])
+    # In the second group a varies and b is nearly flat, with its noise ranking the pair the other way.
+    raw = {"a": torch.tensor([0.0, 1.0, 0.0, 1.0]), "b": torch.tensor([1.0, 0.0, 0.5001, 0.5])}
+    assert rewards.combine(raw, group_size=2)[2:].tolist() == pytest.approx([0.0, 0.0], abs=1e-3)
+    floored = rewards.combine(raw, group_size=2, std_floor=1.0)
+    assert floored[3] > floored[2] + 1.5

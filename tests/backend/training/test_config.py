@@ -34,6 +34,7 @@ def test_example_configs_load(path):
         ),
         ({"rewards": ["shapes_fidelity:x"]}, r"rewards\[0\]: bad reward weight"),
         ({"lora": {"enabled": "yes"}}, "lora.enabled must be true or false"),
+        ({"reward_std_floor": -0.5}, r"reward_std_floor must be 0 \(plain z-scores\) or more"),
     ],
 )
 def test_bad_values_name_the_field_and_the_fix(data, message):

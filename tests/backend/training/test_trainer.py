@@ -15,7 +15,7 @@ from neighbor_grpo.backend.training import checkpoint as ckpt
 from neighbor_grpo.backend.training.config import TrainConfig
 from neighbor_grpo.backend.training.lora import apply_lora_file
 from neighbor_grpo.backend.training.reporting import JsonlReporter, read_jsonl
-from neighbor_grpo.backend.training.trainer import Trainer
+from neighbor_grpo.backend.training.trainer import Trainer, reward_health
 
 pytestmark = pytest.mark.slow
 
@@ -79,6 +79,8 @@ def test_metrics_samples_and_checkpoints_are_written(model_dir, tmp_path):
     first = next(r for r in rows if r["step"] == 1)
     for key in ("reward", "reward/shapes_fidelity", "loss", "s_per_iter", "flat_group_fraction", "clip_fraction"):
         assert key in first
+    # One training reward: the advantages are a monotone function of it within each group.
+    assert first["advantage_corr/shapes_fidelity"] > 0.9 and first["group_std/shapes_fidelity"] > 0
     assert first["nfe_old"] == 4 and first["nfe_theta"] == pytest.approx(2 / 4 * 2)
     evals = [r for r in rows if "eval/gold" in r]
     assert [r["step"] for r in evals] == [0, 3, 6]
@@ -175,3 +177,17 @@ def test_timings_wait_for_the_gpu(model_dir, tmp_path, monkeypatch):
     trainer.device = torch.device("cuda")
     trainer._clock()
     assert calls == [torch.device("cuda")]
+
+
+def test_reward_health_shows_which_rewards_the_advantages_follow():
+    advantages = torch.tensor([[-1.0, 0.0, 1.0], [1.0, -1.0, 0.0]])
+    raw = {
+        "followed": torch.tensor([0.1, 0.2, 0.3, 0.9, 0.1, 0.5]),
+        "opposed": torch.tensor([3.0, 2.0, 1.0, 1.0, 3.0, 2.0]),
+        "flat": torch.tensor([0.5, 0.5, 0.5, 0.5, 0.5, 0.5]),
+    }
+    health = reward_health(raw, advantages)
+    assert health["advantage_corr/followed"] == pytest.approx(1.0)
+    assert health["advantage_corr/opposed"] == pytest.approx(-1.0)
+    assert health["advantage_corr/flat"] == 0.0 and health["group_std/flat"] == 0.0
+    assert health["group_std/followed"] == pytest.approx((0.0816 + 0.3266) / 2, abs=1e-3)
