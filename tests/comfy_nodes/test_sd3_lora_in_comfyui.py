@@ -78,7 +78,7 @@ def trained_sd3(comfyui_base, tmp_path_factory):
         "iterations": 2, "prompts_per_iteration": 1, "group_size": 4, "checkpoint_every": 2,
         "neighbor": {"solver": "euler", "steps": 4, "anchors": 2, "trained_steps": 2},
         "lora": {"rank": 4, "alpha": 8}, "optimizer": {"learning_rate": 0.05},
-        "eval": {"every": 0, "prompts": ["anything"], "seeds_per_prompt": 1, "gold": ["brightness"], "gallery_size": 1},
+        "eval": {"every": 0, "prompts": ["anything"], "seeds_per_prompt": 1, "gold": ["sharpness"], "gallery_size": 1},
     })  # fmt: skip
     run_dir = tmp_path_factory.mktemp("sd3-run")
     outcome = Trainer(config, run_dir, JsonlReporter(run_dir), device="cpu").run()
