@@ -37,7 +37,9 @@ def _time_to_target_lines(r: dict) -> list[str]:
     for method in METHOD_ORDER:
         t = ttt[method]
         seconds = (
-            ci(t["seconds"], 0) if t["reached"] else f"not reached within {r['methods'][method]['train_seconds']:.0f} s"
+            ci(t["seconds"], 0)
+            if t["reached"]
+            else f"not reached by every seed within {r['methods'][method]['train_seconds']:.0f} s"
         )
         lines.append(f"| {r['methods'][method]['label']} | {t['seeds_reached']} of {t['seeds']} | {seconds} |")
     if ttt["ratio_sde_over_neighbor"] is not None:
