@@ -80,10 +80,10 @@ def quantize_base(transformer: nn.Module, mode: str) -> None:
     if mode == "int8":
         quantize_(transformer, Int8WeightOnlyConfig(), filter_fn=is_block_linear)
         return
-    from torchao.dtypes.nf4tensor import to_nf4
+    from torchao.quantization.quantize_.workflows.nf4.nf4_tensor import to_nf4
 
     for name, module in transformer.named_modules():
-        if is_block_linear(module, name) and module.weight.numel() % 64 == 0:
+        if is_block_linear(module, name) and module.weight.numel() % (64 * 256) == 0:  # NF4 block sizes
             module.weight = nn.Parameter(to_nf4(module.weight.data), requires_grad=False)
 
 

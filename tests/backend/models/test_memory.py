@@ -52,22 +52,59 @@ def test_queueing_refuses_a_run_that_cannot_fit_and_says_what_to_change(sd3_layo
     assert plan_memory(TrainConfig.from_dict({"model": "tiny"})) is None  # nothing to plan for the tiny model
 
 
-def test_quantized_base_trains_a_lora_on_cpu(sd3_layouts):
+def test_int8_base_trains_a_lora_on_cpu(sd3_layouts, mode="int8", kind="Int8"):
     pytest.importorskip("torchao")
     from neighbor_grpo.backend.models.registry import load_model
     from neighbor_grpo.backend.training.config import LoraSettings
     from neighbor_grpo.backend.training.lora import add_lora
 
-    model = load_model(str(sd3_layouts.diffusion_model), quantize="int8")
-    reference = load_model(str(sd3_layouts.diffusion_model))
-    quantized = [n for n, m in model.transformer.named_modules() if "Int8" in type(getattr(m, "weight", None)).__name__]
+    model = load_model(str(sd3_layouts.diffusion_model), dtype=torch.bfloat16, quantize=mode)
+    reference = load_model(str(sd3_layouts.diffusion_model), dtype=torch.bfloat16)
+    quantized = [n for n, m in model.transformer.named_modules() if kind in type(getattr(m, "weight", None)).__name__]
     assert quantized, "no linear weight was quantized"
     x, sigma = model.initial_noise([0], resolution=32), torch.tensor([0.5])
     cond = model.encode_prompts(["a red circle"])
     with torch.no_grad():
         close = model.velocity(x, sigma, cond)
         exact = reference.velocity(x, sigma, cond)
-    assert (close - exact).abs().max() < 0.05 * exact.abs().max()  # int8 weights: close, not equal
+    assert (close - exact).abs().max() < 0.1 * exact.abs().max()  # quantized weights: close, not equal
     params = add_lora(model, LoraSettings(rank=2, alpha=2))
-    model.velocity(x, sigma, cond).square().mean().backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model.velocity(x, sigma, cond).float().square().mean().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+
+
+def test_nf4_base_trains_a_lora_on_cpu():
+    """NF4 needs weights in blocks of 64 × 256 values: a transformer of width 128 has some."""
+    pytest.importorskip("torchao")
+    from diffusers import SD3Transformer2DModel
+    from peft import LoraConfig
+
+    from neighbor_grpo.backend.models.loading import quantize_base
+
+    torch.manual_seed(0)
+    transformer = SD3Transformer2DModel(
+        sample_size=8, patch_size=2, in_channels=16, out_channels=16, num_layers=1, attention_head_dim=64,
+        num_attention_heads=2, joint_attention_dim=64, caption_projection_dim=128, pooled_projection_dim=64,
+        pos_embed_max_size=8,
+    ).to(torch.bfloat16)  # fmt: skip
+    inputs = {
+        "hidden_states": torch.randn(1, 16, 8, 8, dtype=torch.bfloat16),
+        "encoder_hidden_states": torch.randn(1, 5, 64, dtype=torch.bfloat16),
+        "pooled_projections": torch.randn(1, 64, dtype=torch.bfloat16), "timestep": torch.tensor([500.0]),
+    }  # fmt: skip
+    with torch.no_grad():
+        exact = transformer(**inputs, return_dict=False)[0]
+    quantize_base(transformer, "nf4")
+    assert type(transformer.transformer_blocks[0].ff.net[2].weight).__name__ == "NF4Tensor"
+    with torch.no_grad():
+        close = transformer(**inputs, return_dict=False)[0]
+    assert (close - exact).abs().max() < 0.1 * exact.abs().max()
+    transformer.add_adapter(LoraConfig(r=2, target_modules=["ff.net.2"]), adapter_name="ngrpo")
+    lora = [p for n, p in transformer.named_parameters() if "lora_" in n]
+    for param in lora:
+        param.data = param.data.float()
+        param.requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        transformer(**inputs, return_dict=False)[0].float().square().mean().backward()
+    assert all(p.grad is not None for p in lora)
