@@ -24,6 +24,34 @@ COMMANDS = {
 TRACEBACK_ENV = "NGRPO_TRACEBACK"
 
 
+# Options every command takes, anywhere on the line. They become environment variables so the
+# registry they name is also the one a worker started on demand (a child process) opens.
+REGISTRY_OPTIONS = {
+    "--database-url": ("NGRPO_DATABASE_URL", "PostgreSQL registry shared by several machines, "
+                       "postgresql://user:password@host:port/db (default: $NGRPO_DATABASE_URL, else SQLite in the home folder)"),
+    "--runs-dir": ("NGRPO_RUNS_DIR", "folder holding the run folders, e.g. shared storage "
+                   "(default: $NGRPO_RUNS_DIR, else runs/ in the home folder)"),
+}  # fmt: skip
+
+
+def take_registry_options(argv: list[str]) -> list[str]:
+    """Set the environment from REGISTRY_OPTIONS found in `argv`; the rest of `argv`."""
+    rest, index = [], 0
+    while index < len(argv):
+        flag, equals, value = argv[index].partition("=")
+        if flag in REGISTRY_OPTIONS:
+            if not equals:
+                if index + 1 >= len(argv):
+                    raise SystemExit(f"ngrpo: error: {flag} needs a value")
+                index += 1
+                value = argv[index]
+            os.environ[REGISTRY_OPTIONS[flag][0]] = value
+        else:
+            rest.append(argv[index])
+        index += 1
+    return rest
+
+
 class UserError(Exception):
     """A problem with what the user asked for; printed without a traceback."""
 
@@ -34,6 +62,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Align flow-matching text-to-image models with Neighbor GRPO.",
         epilog="--allow-plugins (anywhere on the line, or NGRPO_ALLOW_PLUGINS=1) lets reward plugins run their code.",
     )
+    for flag, (_env, help) in REGISTRY_OPTIONS.items():
+        parser.add_argument(flag, metavar="URL" if "url" in flag else "DIR", help=help)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command, module in COMMANDS.items():
         if only is None or command == only:
@@ -42,7 +72,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = take_registry_options(sys.argv[1:] if argv is None else argv)
     if "--allow-plugins" in argv:  # accepted anywhere on the line: it is a safety switch, not an option
         from .rewards.plugin import allow_plugins
 

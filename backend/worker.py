@@ -27,7 +27,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..storage.claims import RunTaken, beat, claim_next_run, claim_run, requeue_crashed_runs, settle_run
 from ..storage.liveness import HEARTBEAT_S, WorkerIdentity, recover_stale_runs
-from ..storage.paths import inside
 from ..storage.registry import RegistryError, open_registry
 from ..storage.reporter import RegistryReporter
 from ..storage.schema import Run
@@ -94,6 +93,7 @@ class Worker:
         idle_poll_s: float = 2.0,
         trainer_factory: TrainerFactory = build_trainer,
         max_restarts: int | None = None,
+        processes: int = 1,
     ):
         self.registry = open_registry(home)
         self.device = normalize_device(device)
@@ -102,6 +102,7 @@ class Worker:
         self.exit_when_idle = exit_when_idle
         self.idle_poll_s = idle_poll_s
         self.trainer_factory = trainer_factory
+        self.processes = processes  # > 1: each run on that many local processes (GPUs) via torchrun
         self._stop = threading.Event()
         self._reporter: RegistryReporter | None = None
 
@@ -191,7 +192,7 @@ class Worker:
             row = session.get(Run, run_id)
             config, folder = dict(row.config), row.folder
         try:
-            run_dir = inside(self.registry.home, folder, "run folder")
+            run_dir = self.registry.run_path(folder)
         except RegistryError as error:
             settle_run(self.registry, run_id, self.identity, "failed", error=str(error))
             self.log(f"run {run_id}: failed: {error}")
@@ -230,6 +231,13 @@ class Worker:
         reason = getattr(outcome, "reason", "") or None
         settle_run(self.registry, run_id, self.identity, outcome.status, step=outcome.step, error=reason)
         self.log(f"run {run_id}: {outcome.status} at step {outcome.step}" + (f" ({reason})" if reason else ""))
+
+    def _trainer(self, config: dict, run_id: int, run_dir: Path, reporter: RegistryReporter) -> TrainerLike:
+        if self.processes > 1:
+            from .training.launch import TorchrunRun
+
+            return TorchrunRun(self.registry.home, run_id, run_dir, reporter, self.processes)
+        return self.trainer_factory(config, run_dir, reporter, self.device)
 
     def _fail(self, run_id: int, run_dir: Path, error: Exception) -> None:
         """The run keeps its metrics, samples and checkpoints; the error is shown where runs are

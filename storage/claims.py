@@ -19,7 +19,16 @@ FINAL_STATUSES = ("finished", "failed", "cancelled", "interrupted")
 
 def claim_next_run(registry: Registry, worker: WorkerIdentity) -> int | None:
     """Atomically take the oldest queued run; its id, or None when the queue is empty."""
-    oldest = select(Run.id).where(Run.status == "queued").order_by(Run.id).limit(1).scalar_subquery()
+    # SKIP LOCKED (PostgreSQL; SQLite ignores it, its write lock already serializes claims): a
+    # claimer never waits on, or re-reads, a row another claimer is taking.
+    oldest = (
+        select(Run.id)
+        .where(Run.status == "queued")
+        .order_by(Run.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     return _claim(registry, worker, oldest)
 
 

@@ -79,7 +79,7 @@ def list_samples(home: Home, run: RunRef, step: int | None = None) -> list[Sampl
         if step is None:
             step = session.scalar(select(func.max(Sample.step)).where(Sample.run_id == row.id))
         query = select(Sample).where(Sample.run_id == row.id, Sample.step == step).order_by(Sample.id)
-        folder = inside(registry.home, row.folder, "run folder")
+        folder = registry.run_path(row.folder)
         return [
             SampleInfo(s.step, s.prompt, s.seed, inside(folder, s.path, "sample path"), dict(s.scores))
             for s in session.scalars(query)
@@ -90,7 +90,7 @@ def list_checkpoints(home: Home, run: RunRef) -> list[CheckpointInfo]:
     registry = open_registry(home)
     with registry.read() as session:
         row = find_run_row(session, run)
-        folder = inside(registry.home, row.folder, "run folder")
+        folder = registry.run_path(row.folder)
         query = select(Checkpoint).where(Checkpoint.run_id == row.id).order_by(Checkpoint.step)
         return [
             CheckpointInfo(

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 HOME_ENV = "NGRPO_HOME"
+RUNS_DIR_ENV = "NGRPO_RUNS_DIR"
 APP_NAME = "neighbor-grpo"
 
 
@@ -64,6 +65,9 @@ def registry_file(home: Path) -> Path:
 
 
 def runs_root(home: Path) -> Path:
+    """$NGRPO_RUNS_DIR (shared storage for a shared registry), else `runs/` in the home folder."""
+    if os.environ.get(RUNS_DIR_ENV):
+        return Path(os.environ[RUNS_DIR_ENV]).expanduser().resolve()
     return home / "runs"
 
 

@@ -95,7 +95,9 @@ def recover_stale_runs(registry: Registry, stale_after: float = STALE_AFTER_S) -
             # Unchanged heartbeat: the worker did not come back to life since we looked.
             result = session.execute(
                 update(Run)
-                .where(Run.id == run.id, Run.status == "running", Run.heartbeat_at.is_(run.heartbeat_at))
+                .where(
+                    Run.id == run.id, Run.status == "running", Run.heartbeat_at.is_not_distinct_from(run.heartbeat_at)
+                )
                 .values(
                     status=case((Run.cancel_requested, "cancelled"), else_="interrupted"),
                     finished_at=now,

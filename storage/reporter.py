@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..backend.records import CheckpointRecord, ControlFlags, SampleRecord
@@ -84,6 +84,7 @@ class RegistryReporter:
             self._last_flush = time.monotonic()
         if rows:
             # A metric logged twice for one step keeps its last value instead of failing the run.
+            insert = postgresql.insert if self.registry.dialect == "postgresql" else sqlite.insert
             statement = insert(Metric)
             statement = statement.on_conflict_do_update(
                 index_elements=["run_id", "step", "name"],
@@ -113,7 +114,7 @@ class RegistryReporter:
         sha256 = record.files.get(Path(record.lora_path).name) if record.lora_path else None
         with self._write() as session:
             self._write_metrics(session)
-            run_folder = self.registry.home / session.scalar(select(Run.folder).where(Run.id == self.run_id))
+            run_folder = self.registry.run_path(session.scalar(select(Run.folder).where(Run.id == self.run_id)))
             mine = select(Checkpoint).where(Checkpoint.run_id == self.run_id)
             for row in session.scalars(mine):
                 # A re-save of a step replaces its row; checkpoints the trainer pruned from disk

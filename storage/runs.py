@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..backend.files import sha256_file
-from .home import run_folder_name, runs_root
+from .home import run_folder_name
 from .liveness import recover_stale_runs
 from .paths import clean_file_name, inside
 from .registry import Registry, RegistryError, open_registry
@@ -61,9 +61,9 @@ class RunInfo:
     cancel_requested: bool
 
     @classmethod
-    def from_row(cls, run: Run, home: Path) -> RunInfo:
+    def from_row(cls, run: Run, registry: Registry) -> RunInfo:
         values = {name: getattr(run, name) for name in cls.__dataclass_fields__ if name != "folder"}
-        return cls(folder=home / run.folder, **values)
+        return cls(folder=registry.run_path(run.folder), **values)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "folder": str(self.folder)}
@@ -100,9 +100,10 @@ def insert_run(home: Home, config: dict[str, Any], prompt_set: str | None = None
         )
         session.add(run)
         session.flush()  # assigns the id the folder name needs
-        run.folder = (runs_root(registry.home) / run_folder_name(run.id, final)).relative_to(registry.home).as_posix()
+        # Stored relative to the runs folder, so machines that mount it at different paths agree.
+        run.folder = f"runs/{run_folder_name(run.id, final)}"
         run_id = run.id
-    (registry.home / run.folder).mkdir(parents=True, exist_ok=True)
+    registry.run_path(run.folder).mkdir(parents=True, exist_ok=True)
     return run_id
 
 
@@ -124,14 +125,14 @@ def list_runs(home: Home = None, status: str | None = None) -> list[RunInfo]:
     if status is not None:
         query = query.where(Run.status == status)
     with registry.read() as session:
-        return [RunInfo.from_row(run, registry.home) for run in session.scalars(query)]
+        return [RunInfo.from_row(run, registry) for run in session.scalars(query)]
 
 
 def get_run(home: Home, run: RunRef) -> RunInfo:
     registry = open_registry(home)
     recover_stale_runs(registry)
     with registry.read() as session:
-        return RunInfo.from_row(find_run_row(session, run), registry.home)
+        return RunInfo.from_row(find_run_row(session, run), registry)
 
 
 def cancel_run(home: Home, run: RunRef) -> RunInfo:
@@ -146,7 +147,7 @@ def cancel_run(home: Home, run: RunRef) -> RunInfo:
             row.cancel_requested = True
         else:
             raise RegistryError(f"run {row.name!r} is already {row.status}")
-        return RunInfo.from_row(row, registry.home)
+        return RunInfo.from_row(row, registry)
 
 
 def resume_run(home: Home, run: RunRef) -> RunInfo:
@@ -164,7 +165,7 @@ def resume_run(home: Home, run: RunRef) -> RunInfo:
         row.status, row.error, row.finished_at, row.worker_pid = "queued", None, None, None
         row.crashes = 0  # a person asked for it: a fresh allowance of automatic restarts
         row.cancel_requested = row.save_requested = row.sample_requested = False
-        return RunInfo.from_row(row, registry.home)
+        return RunInfo.from_row(row, registry)
 
 
 def _request(home: Home, run: RunRef, flag: str) -> RunInfo:
@@ -174,7 +175,7 @@ def _request(home: Home, run: RunRef, flag: str) -> RunInfo:
         if row.status != "running":
             raise RegistryError(f"run {row.name!r} is {row.status}, not running")
         setattr(row, flag, True)
-        return RunInfo.from_row(row, registry.home)
+        return RunInfo.from_row(row, registry)
 
 
 def request_save(home: Home, run: RunRef) -> RunInfo:
@@ -195,12 +196,12 @@ def delete_run(home: Home, run: RunRef) -> None:
         row = find_run_row(session, run)
         if row.status == "running":
             raise RegistryError(f"run {row.name!r} is running; cancel it first")
-        folder = (registry.home / row.folder).resolve()
+        folder = registry.run_path(row.folder).resolve()
         for table in (Metric, Sample, Checkpoint):
             session.execute(delete(table).where(table.run_id == row.id))
         session.delete(row)
     # Never follow a damaged path out of the runs folder.
-    if row.folder and folder.is_relative_to(runs_root(registry.home).resolve()) and folder.exists():
+    if row.folder and folder.is_relative_to(registry.runs_dir.resolve()) and folder.exists():
         shutil.rmtree(folder)
 
 
@@ -222,7 +223,7 @@ def export_lora(home: Home, run: RunRef, step: int | None = None, out: str | os.
     if checkpoint is None:
         at = f" at step {step}" if step is not None else ""
         raise RunNotFound(f"run {name!r} has no checkpoint with a LoRA{at}")
-    source = inside(inside(registry.home, folder, "run folder"), checkpoint.lora_path, "LoRA path")
+    source = inside(registry.run_path(folder), checkpoint.lora_path, "LoRA path")
     if not source.exists():
         raise FileNotFoundError(f"the LoRA of run {name!r} step {checkpoint.step} is missing: {source}")
     default_name = clean_file_name(f"{name}-step{checkpoint.step}") + ".safetensors"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -69,3 +70,41 @@ def model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny")
     TinyFlowModel(TinyConfig(num_layers=1)).save(folder)
     return folder
+
+
+# Registry tests run on SQLite always and on PostgreSQL too when CI (.ci/postgres.sh) or a
+# developer provides a server: NGRPO_TEST_DATABASE_URL=postgresql://user@127.0.0.1:port/db.
+TEST_DATABASE_URL_ENV = "NGRPO_TEST_DATABASE_URL"
+REGISTRY_BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(TEST_DATABASE_URL_ENV) else [])
+
+
+@pytest.fixture(params=REGISTRY_BACKENDS)
+def registry_backend(request, monkeypatch):
+    """ "sqlite" or "postgresql"; with PostgreSQL, $NGRPO_DATABASE_URL points at a fresh schema of
+    the test server (dropped afterwards), so tests stay independent and child processes that
+    inherit the environment (workers, claimers) open the same registry."""
+    from neighbor_grpo.storage.registry import forget_registries
+
+    monkeypatch.delenv("NGRPO_DATABASE_URL", raising=False)
+    monkeypatch.delenv("NGRPO_RUNS_DIR", raising=False)
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    from sqlalchemy import create_engine, text
+
+    from neighbor_grpo.storage.registry import database_url
+
+    server = database_url(None, os.environ[TEST_DATABASE_URL_ENV])
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in server else "?"
+    monkeypatch.setenv("NGRPO_DATABASE_URL", f"{server}{separator}options=-csearch_path%3D{schema}")
+    try:
+        yield "postgresql"
+    finally:
+        forget_registries()
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

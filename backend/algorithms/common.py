@@ -9,6 +9,17 @@ from typing import TypeVar
 import torch
 
 T = TypeVar("T")
+# One generator for a whole batch, or one per prompt group (distributed training draws each
+# group's noise from its own stream, so results do not depend on the number of processes).
+Generators = torch.Generator | Sequence[torch.Generator]
+
+
+def per_group(generator: Generators, groups: int) -> Sequence[torch.Generator]:
+    if isinstance(generator, torch.Generator):
+        return [generator] * groups
+    if len(generator) != groups:
+        raise ValueError(f"expected one generator per group ({groups}), got {len(generator)}")
+    return generator
 
 
 def grpo_clipped_objective(

@@ -23,7 +23,7 @@ from .. import solvers
 from ..models.base import Conditioning, FlowModel
 from ..sampling import velocity_fn
 from ..training.config import NeighborSettings
-from .common import TrainStats, chunks, grpo_clipped_objective
+from .common import Generators, TrainStats, chunks, grpo_clipped_objective, per_group
 
 
 def perturb_noise(base: torch.Tensor, group_size: int, sigma_p: float, generator: torch.Generator) -> torch.Tensor:
@@ -141,15 +141,19 @@ class NeighborGRPO:
         model: FlowModel,
         cond: Conditioning,
         base_noise: torch.Tensor,
-        generator: torch.Generator,
+        generator: Generators,
         autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
     ) -> NeighborRollout:
         """cond and base_noise have one row per prompt; returns P·G deterministic trajectories.
 
         States stay float32 whatever the model's dtype; the model's passes run under the same
-        `autocast` as the trained passes, so θ_old and θ see the same numerics."""
+        `autocast` as the trained passes, so θ_old and θ see the same numerics. `generator`: one
+        for all groups, or one per group (see training/distributed.py)."""
         noise = torch.cat(
-            [perturb_noise(b.float().cpu(), self.group_size, self.settings.sigma_p, generator) for b in base_noise]
+            [
+                perturb_noise(b.float().cpu(), self.group_size, self.settings.sigma_p, gen)
+                for b, gen in zip(base_noise, per_group(generator, len(base_noise)), strict=True)
+            ]
         ).to(model.device)
         group_cond = cond.repeat_each(self.group_size)
         with autocast():
@@ -169,16 +173,25 @@ class NeighborGRPO:
         grouped = combined.view(-1, self.group_size)
         return quasi_norm_advantages(grouped, self.settings.quasi_norm_p, self.settings.rescale_sqrt_g)
 
-    def plan(self, rollout: NeighborRollout, rng: random.Random) -> None:
+    def plan(
+        self, rollout: NeighborRollout, rng: random.Random, shard: range | None = None, total_groups: int | None = None
+    ) -> None:
         """Eq. 9: K random steps and B random anchors per group (without replacement), fixed for
-        every inner optimizer step of this rollout batch."""
+        every inner optimizer step of this rollout batch.
+
+        `shard`: the indices, among the iteration's `total_groups`, of the groups this rollout
+        holds (several processes). Anchors are drawn for every group, in the same order on every
+        rank (the shared stream stays in step), and each rank keeps its own, so the plan does not
+        depend on the number of processes."""
+        shard = shard if shard is not None else range(rollout.groups)
+        total_groups = total_groups if total_groups is not None else shard.stop
         steps = sorted(rng.sample(range(self.settings.steps), self.settings.trained_steps))
-        self._plan = [
-            (j, group, anchor)
-            for j in steps
-            for group in range(rollout.groups)
-            for anchor in sorted(rng.sample(range(self.group_size), self.settings.anchors))
-        ]
+        self._plan = []
+        for j in steps:
+            for group in range(total_groups):
+                anchors = sorted(rng.sample(range(self.group_size), self.settings.anchors))
+                if group in shard:
+                    self._plan += [(j, group - shard.start, anchor) for anchor in anchors]
         self._old_log_probs = {}
 
     def accumulate_gradients(

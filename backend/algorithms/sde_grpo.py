@@ -19,7 +19,7 @@ import torch
 from .. import solvers
 from ..models.base import Conditioning, FlowModel
 from ..training.config import SdeSettings
-from .common import TrainStats, chunks, grpo_clipped_objective
+from .common import Generators, TrainStats, chunks, grpo_clipped_objective, per_group
 from .neighbor_grpo import group_zscore
 
 Autocast = Callable[[], AbstractContextManager]
@@ -101,12 +101,13 @@ class SdeGRPO:
         return gaussian_log_prob(x_next.float(), mean.float(), std.float())
 
     def _integrate(
-        self, model: FlowModel, cond: Conditioning, x: torch.Tensor, generator: torch.Generator, autocast: Autocast
+        self, model: FlowModel, cond: Conditioning, x: torch.Tensor, generator: Generators, autocast: Autocast
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Euler–Maruyama from σ = 1 to 0: every state, and each step's log-probability.
 
         States and log-probabilities stay float32 (a bf16 model's output is upcast), and the
-        model's passes run under the trained passes' `autocast`."""
+        model's passes run under the trained passes' `autocast`. `generator`: one for all rows, or
+        one per group of consecutive rows (distributed.py)."""
         x = x.to(model.device, torch.float32)
         sigmas = self.sigmas.to(model.device)
         states, log_probs = [x], []
@@ -115,7 +116,11 @@ class SdeGRPO:
             with autocast():
                 velocity = model.velocity(x, sigmas[step], cond).float()
             mean, std = sde_step(x, velocity, sigmas[step], sigmas[step + 1], self._eta(sigmas[step]))
-            noise = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x)
+            if isinstance(generator, torch.Generator):
+                noise = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x)
+            else:  # each group's step noise from its own stream
+                shape = (x.shape[0] // len(generator), *x.shape[1:])
+                noise = torch.cat([torch.randn(shape, generator=gen, dtype=torch.float32) for gen in generator]).to(x)
             x_next = mean + std * noise
             log_probs.append(gaussian_log_prob(x_next.float(), mean.float(), std.float()))
             states.append(x_next)
@@ -140,10 +145,12 @@ class SdeGRPO:
         model: FlowModel,
         cond: Conditioning,
         base_noise: torch.Tensor,
-        generator: torch.Generator,
+        generator: Generators,
         autocast: Autocast = contextlib.nullcontext,
     ) -> SdeRollout:
         group_cond = cond.repeat_each(self.group_size)
+        if not isinstance(generator, torch.Generator):
+            per_group(generator, len(cond))  # one per group, checked
         x = base_noise.repeat_interleave(self.group_size, dim=0)
         states, log_probs = self._integrate(model, group_cond, x, generator, autocast)
         return SdeRollout(
@@ -160,15 +167,23 @@ class SdeGRPO:
         grouped = group_zscore(combined.view(-1, self.group_size))
         return grouped.clamp(-self.settings.advantage_clip, self.settings.advantage_clip)
 
-    def plan(self, rollout: SdeRollout, rng: random.Random) -> None:
+    def plan(
+        self, rollout: SdeRollout, rng: random.Random, shard: range | None = None, total_groups: int | None = None
+    ) -> None:
         """Per sample, its own random `train_fraction` of the steps: DanceGRPO draws a fresh
-        permutation of the timesteps for every sample and trains the first fraction of it."""
-        count = self.settings.trained_steps
-        self._plan = [
-            (j, row)
-            for row in range(rollout.states.shape[1])
-            for j in sorted(rng.sample(range(self.settings.steps), count))
-        ]
+        permutation of the timesteps for every sample and trains the first fraction of it.
+
+        `shard`: the indices, among the iteration's `total_groups`, of the groups this rollout
+        holds (several processes); steps are drawn for every sample of every group, in the same
+        order on every rank, and each rank keeps its own (see NeighborGRPO.plan)."""
+        count, g = self.settings.trained_steps, self.group_size
+        shard = shard if shard is not None else range(rollout.groups)
+        total_groups = total_groups if total_groups is not None else shard.stop
+        self._plan = []
+        for row in range(total_groups * g):
+            steps = sorted(rng.sample(range(self.settings.steps), count))
+            if row // g in shard:
+                self._plan += [(j, row - shard.start * g) for j in steps]
 
     def accumulate_gradients(
         self, model: FlowModel, rollout: SdeRollout, advantages: torch.Tensor, micro_batch: int, autocast

@@ -16,6 +16,13 @@ def add_parser(subparsers) -> None:
         help="resume a run whose worker died at most this many times in a row, then fail it "
         "(default: $NGRPO_MAX_RESTARTS, else 3)",
     )
+    parser.add_argument(
+        "--nproc-per-node",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train each run on N local processes through torchrun (one per GPU; gloo on CPU)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -24,5 +31,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_restarts is not None and args.max_restarts < 0:
         raise ValueError(f"--max-restarts must be 0 or more, got {args.max_restarts}")
-    worker = Worker(args.home, device=args.device, exit_when_idle=args.exit_when_idle, max_restarts=args.max_restarts)
+    if args.nproc_per_node < 1:
+        raise ValueError(f"--nproc-per-node must be at least 1, got {args.nproc_per_node}")
+    worker = Worker(
+        args.home,
+        device=args.device,
+        exit_when_idle=args.exit_when_idle,
+        max_restarts=args.max_restarts,
+        processes=args.nproc_per_node,
+    )
     return worker.serve()

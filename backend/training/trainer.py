@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from ..prompts import resolve_prompts
 from ..rewards import RewardSet
 from . import checkpoint as ckpt
 from .config import TrainConfig
+from .distributed import RankReporter, Topology, group_generator
 from .divergence import check_finite_update
 from .evaluation import EarlyStop, Evaluator
 from .lora import add_lora, export_lora, load_lora_state, lora_state
@@ -92,14 +94,18 @@ class Trainer:
     def __init__(self, config: TrainConfig, run_dir: Path, reporter: Reporter, device: str | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
-        self.reporter = reporter
-        self.device = resolve_device(device or config.device)
+        # Under torchrun / accelerate launch: one process per GPU, only rank 0 reports.
+        self.topology = Topology.from_env()
+        self.reporter = RankReporter(reporter, self.topology) if self.topology.distributed else reporter
+        self.device = self.topology.device(resolve_device(device or config.device))
         self.checkpoints = self.run_dir / "checkpoints"
         self.step = 0
 
     # -- setup -------------------------------------------------------------------------------
     def _setup(self) -> None:
         c = self.config
+        self.topology.start(self.device)
+        self.shard = self.topology.shard(c.prompts_per_iteration)
         torch.manual_seed(c.seed)
         self.rng = ckpt.RngStates(python=random.Random(c.seed), generator=torch.Generator().manual_seed(c.seed))
         bf16 = c.optimizer.mixed_precision == "bf16"
@@ -120,6 +126,7 @@ class Trainer:
             self.model.transformer.float().requires_grad_(True)
             params = list(self.model.transformer.parameters())
         self.params = params
+        self.topology.broadcast_parameters(params)
         o = c.optimizer
         self.optimizer = torch.optim.AdamW(params, lr=o.learning_rate, betas=o.betas, weight_decay=o.weight_decay)
         warmup = max(1, o.warmup_iterations)
@@ -135,7 +142,9 @@ class Trainer:
         else:
             sigmas = self.model.sigmas(c.sde.steps, c.sde.shift, c.resolution)
             self.algorithm = SdeGRPO(c.sde, c.group_size, sigmas=sigmas)
-        self.evaluator = Evaluator(c, self.rewards, self.gold, self.run_dir, self.monitor, self.algorithm)
+        # Every rank evaluates (a sharded model needs them all); only rank 0's gallery is kept.
+        gallery = self.run_dir if self.topology.is_main else Path(tempfile.mkdtemp(prefix="ngrpo-rank-eval-"))
+        self.evaluator = Evaluator(c, self.rewards, self.gold, gallery, self.monitor, self.algorithm)
         self.early_stop = EarlyStop(c.eval.patience, c.eval.early_stop_tolerance)
 
     def _autocast(self):
@@ -150,7 +159,9 @@ class Trainer:
             return lora_state(self.model)
         return {k: v.detach() for k, v in self.model.transformer.state_dict().items()}
 
-    def save(self) -> CheckpointRecord:
+    def save(self) -> CheckpointRecord | None:
+        if not self.topology.is_main:  # every rank holds the same weights; rank 0 writes them
+            return None
         c = self.config
         # Metrics reach the reporter before the checkpoint exists, so a crash between the two
         # cannot leave a checkpoint whose metrics were lost.
@@ -238,24 +249,30 @@ class Trainer:
                     self.save()
         finally:
             self.reporter.flush()
+            self.topology.stop()
         return TrainOutcome("finished", self.step)
 
     def _due(self, every: int) -> bool:
         return self.step == self.config.iterations or (every > 0 and self.step % every == 0)
 
     def _evaluate(self, step: int) -> dict[str, float]:
+        # Rank 0's numbers on every rank, so early stopping decides the same everywhere.
         with self._autocast():
-            return self.evaluator.evaluate(self.model, step, self.reporter)
+            return self.topology.broadcast(self.evaluator.evaluate(self.model, step, self.reporter))
 
     def iteration(self) -> dict[str, float]:
         """One GRPO iteration: rollouts, rewards, advantages, optimizer step(s)."""
         c, g = self.config, self.config.group_size
         started = self._clock()
-        batch = self._draw_prompts()
+        # Every rank draws the whole batch from the shared stream and keeps its shard of groups;
+        # each group's noise comes from its own stream (see distributed.py).
+        batch = self._draw_prompts()[self.shard.start : self.shard.stop]
+        generators = [group_generator(c.seed, self.step, group) for group in self.shard]
         with torch.no_grad():
             cond = self.model.encode_prompts(batch)
-        base = torch.randn(self.model.noise_shape(len(batch), c.resolution), generator=self.rng.generator)
-        rollout = self.algorithm.rollout(self.model, cond, base, self.rng.generator, self._autocast)
+        shape = self.model.noise_shape(1, c.resolution)
+        base = torch.cat([torch.randn(shape, generator=generator) for generator in generators])
+        rollout = self.algorithm.rollout(self.model, cond, base, generators, self._autocast)
         with torch.no_grad():
             images = self.model.decode(rollout.latents)
         rolled = self._clock()
@@ -264,7 +281,7 @@ class Trainer:
         combined = self.rewards.combine(raw, g, c.reward_std_floor).to(self.device)
         advantages = self.algorithm.advantages(combined)
         scored = self._clock()
-        self.algorithm.plan(rollout, self.rng.python)
+        self.algorithm.plan(rollout, self.rng.python, self.shard, c.prompts_per_iteration)
         inner = self.algorithm.inner_steps
         stats, grad_norms = TrainStats(), []
         for _ in range(inner):
@@ -274,6 +291,7 @@ class Trainer:
                     self.model, rollout, advantages, c.optimizer.micro_batch, self._autocast
                 )
             )
+            self.topology.average_gradients(self.params)
             grad_norms.append(float(torch.nn.utils.clip_grad_norm_(self.params, c.optimizer.grad_clip)))
             check_finite_update(self.step + 1, grad_norms[-1], stats.values)
             self.optimizer.step()
@@ -285,7 +303,7 @@ class Trainer:
         values["grad_norm_max"] = max(grad_norms)
         metrics = self._iteration_metrics(raw, values, sum(grad_norms) / inner, started, rolled, scored, trained)
         metrics.update(reward_health(raw, advantages.detach().cpu().view(-1, g)))
-        return metrics
+        return self.topology.average_metrics(metrics)
 
     def _clock(self) -> float:
         """perf_counter once the GPU has finished its queued work (CUDA runs asynchronously, so an

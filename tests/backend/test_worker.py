@@ -24,7 +24,7 @@ from neighbor_grpo.storage.schema import Run
 
 
 @pytest.fixture
-def home(tmp_path):
+def home(tmp_path, registry_backend):
     yield tmp_path / "home"
     forget_registries()
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def home(tmp_path):
+def home(tmp_path, registry_backend):
     yield tmp_path / "home"
     forget_registries()
 

@@ -15,7 +15,8 @@ from neighbor_grpo.storage.schema import Run
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
+def home(tmp_path, monkeypatch, registry_backend):
+    """A fresh home folder; its registry is SQLite, or PostgreSQL (see `registry_backend`)."""
     monkeypatch.delenv("NGRPO_HOME", raising=False)
     yield tmp_path / "home"
     forget_registries()
