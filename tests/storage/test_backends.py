@@ -38,8 +38,9 @@ def test_run_folders_go_to_the_runs_dir_and_resolve_there(home, queue, tmp_path,
 
 
 def test_the_cli_flags_reach_every_process_through_the_environment(monkeypatch):
-    monkeypatch.delenv("NGRPO_DATABASE_URL", raising=False)
-    monkeypatch.delenv("NGRPO_RUNS_DIR", raising=False)
+    # setenv first, so the values the flags set are undone after the test
+    monkeypatch.setenv("NGRPO_DATABASE_URL", "")
+    monkeypatch.setenv("NGRPO_RUNS_DIR", "")
     rest = take_registry_options(["runs", "list", "--database-url", "postgresql://db/x", "--runs-dir=/mnt/runs"])
     assert rest == ["runs", "list"]
     assert os.environ["NGRPO_DATABASE_URL"] == "postgresql://db/x" and os.environ["NGRPO_RUNS_DIR"] == "/mnt/runs"
