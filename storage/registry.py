@@ -113,15 +113,19 @@ class Registry:
             # pre_ping: a registry server restarted under a long-lived worker must not fail its next write.
             self.engine = create_engine(url, pool_pre_ping=True)
 
-    def run_path(self, folder: str) -> Path:
+    def run_path(self, folder: str, checked: bool = True) -> Path:
         """Where a run's stored `folder` (`runs/<id>-<name>`) lives on this machine: under the
-        runs folder, and never outside it (see paths.inside)."""
+        runs folder, and never outside it (see paths.inside). `checked=False` only joins, for
+        showing a damaged row without failing the whole listing."""
         from .paths import inside
 
         parts = Path(folder).parts
-        if parts and parts[0] == "runs":
-            return inside(self.runs_dir, Path(*parts[1:]) if len(parts) > 1 else ".", "run folder")
-        return inside(self.home, folder, "run folder")
+        base, rest = (
+            (self.runs_dir, Path(*parts[1:]) if len(parts) > 1 else Path())
+            if parts and parts[0] == "runs"
+            else (self.home, Path(folder))
+        )
+        return inside(base, rest, "run folder") if checked else base / rest
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[Session]:

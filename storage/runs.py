@@ -63,7 +63,7 @@ class RunInfo:
     @classmethod
     def from_row(cls, run: Run, registry: Registry) -> RunInfo:
         values = {name: getattr(run, name) for name in cls.__dataclass_fields__ if name != "folder"}
-        return cls(folder=registry.run_path(run.folder), **values)
+        return cls(folder=registry.run_path(run.folder, checked=False), **values)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "folder": str(self.folder)}
