@@ -205,7 +205,7 @@ class Worker:
         heartbeat = Heartbeat(self, run_id, reporter)
         heartbeat.start()
         try:
-            outcome = self.trainer_factory(config, run_dir, reporter, self.device).run()
+            outcome = self._trainer(config, run_id, run_dir, reporter).run()
         except RunTaken as error:
             self.log(str(error))  # the run lives on elsewhere: write nothing more to it
             return

@@ -68,12 +68,13 @@ def _run_id(args, topology: Topology) -> int:
     """Rank 0 queues or finds the run; every rank learns its id."""
     run_id = None
     if topology.is_main:
-        from ...storage.runs import get_run, queue_run
+        from ..actions import RunRequest, get_run, queue_run
 
         if args.config is not None:
             from .config import load_config
 
-            run_id = queue_run(args.home, load_config(args.config).to_dict(), args.name)
+            config = load_config(args.config)
+            run_id = queue_run(args.home, RunRequest(config, name=args.name, start_worker=False)).run_id
         else:
             run_id = get_run(args.home, args.run_id).id
     return topology.broadcast(run_id)

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from neighbor_grpo.backend.actions import RunRequest
+from neighbor_grpo.backend.actions import queue_run as queue_request
 from neighbor_grpo.backend.training.checkpoint import WEIGHTS
 from neighbor_grpo.backend.worker import Worker
 from neighbor_grpo.storage.history import list_checkpoints, metric_series
 from neighbor_grpo.storage.registry import forget_registries
-from neighbor_grpo.storage.runs import get_run, queue_run, resume_run
+from neighbor_grpo.storage.runs import get_run, resume_run
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +42,10 @@ def config(model_dir, name: str, iterations: int, checkpoint_every: int) -> dict
     }  # fmt: skip
 
 
+def queue_run(home, config: dict) -> int:
+    return queue_request(home, RunRequest(config, start_worker=False)).run_id
+
+
 def weights(home, run_id: int, step: int) -> dict:
     checkpoint = next(c for c in list_checkpoints(home, run_id) if c.step == step)
     return load_file(checkpoint.folder / WEIGHTS)
@@ -52,6 +58,7 @@ def test_two_processes_train_the_same_weights_as_one(home, model_dir):
     Worker(home, exit_when_idle=True, processes=2).serve(handle_signals=False)
 
     assert get_run(home, two).status == "finished", get_run(home, two).error
+    assert (get_run(home, two).folder / "ranks" / "torchrun.log").is_file()  # really 2 processes
     single, double = weights(home, one, 3), weights(home, two, 3)
     assert single.keys() == double.keys()
     # Training moved the weights (LoRA B starts at zero), and both runs moved them alike, up to
