@@ -7,6 +7,8 @@ own `comfy_api`) imported, so `import neighbor_grpo` elsewhere never needs Comfy
 """
 
 __version__ = "0.1.0"
+# ComfyUI serves every .js in this folder to its page (entry scripts only).
+WEB_DIRECTORY = "./web"
 
 
 async def comfy_entrypoint():

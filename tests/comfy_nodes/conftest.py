@@ -7,8 +7,11 @@ to a temporary base folder.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -17,14 +20,21 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
 
-def _load_harness():
-    spec = importlib.util.spec_from_file_location("ngrpo_comfyui_harness", HERE / "comfyui_harness.py")
+def _load(file: str, name: str):
+    # Tests run in importlib mode: helper modules beside them are loaded by path.
+    spec = importlib.util.spec_from_file_location(name, HERE / file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-harness = _load_harness()
+harness = _load("comfyui_harness.py", "ngrpo_comfyui_harness")
+workflow_format_module = _load("workflow_format.py", "ngrpo_workflow_format")
+
+
+@pytest.fixture(scope="session")
+def workflow_format():
+    return workflow_format_module
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +71,22 @@ def comfyui(comfyui_base, comfyui_home):
         yield server
     finally:
         server.stop()
+        stop_workers(comfyui_home)
+
+
+def stop_workers(home: Path) -> None:
+    """End the workers ComfyUI started for our runs (they hold the lock of workers/<device>.lock)."""
+    from neighbor_grpo.storage.workers import WorkerLock
+
+    for lock in (home / "workers").glob("*.lock"):
+        probe = WorkerLock(lock)
+        if probe.acquire():  # nobody holds it: no worker alive
+            probe.release()
+            continue
+        pid = lock.read_text().strip()
+        if pid.isdigit():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGTERM)
 
 
 def pack_import_failures(log: str) -> list[str]:

@@ -64,3 +64,13 @@ sys.exit(subprocess.run(command[:cut] + ["worker", "--help"], env=env).returncod
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "--exit-when-idle" in result.stdout
+
+
+def test_example_workflows_are_ui_format_graphs():
+    import json
+
+    examples = sorted((REPO / "example_workflows").glob("*.json"))
+    assert {path.stem for path in examples} >= {"tiny_train_status_compare", "sd3_lora_vs_base"}
+    for path in examples:
+        graph = json.loads(path.read_text(encoding="utf-8"))
+        assert isinstance(graph.get("nodes"), list) and isinstance(graph.get("links"), list), path.name

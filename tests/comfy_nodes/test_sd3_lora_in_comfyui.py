@@ -91,7 +91,7 @@ def trained_sd3(comfyui_base, tmp_path_factory):
 
 
 def lora_graph(lora_name: str, prefix: str) -> dict:
-    graph = json.loads((HERE / "workflows" / "sd3_lora_vs_base.json").read_text())
+    graph = json.loads((HERE / "workflows" / "tiny_sd3_lora_check.json").read_text())
     graph["lora"]["inputs"]["lora_name"] = lora_name
     graph["save_base"]["inputs"]["filename_prefix"] = f"{prefix}/base"
     graph["save_lora"]["inputs"]["filename_prefix"] = f"{prefix}/lora"
