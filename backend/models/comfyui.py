@@ -5,6 +5,7 @@ point at files they already have instead of copying them."""
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,10 +79,24 @@ class ModelFolders:
         return [root / T5_TOKENIZER for root in self.roots if (root / T5_TOKENIZER).is_dir()]
 
 
+def add_running_comfyui(found: ModelFolders) -> None:
+    """Inside a running ComfyUI its own `folder_paths` knows every model folder (--base-directory,
+    extra_model_paths.yaml, a pack folder that is a link): ask it first. Only a ComfyUI process has
+    imported it; importing it here could pick up an unrelated module of that name."""
+    folder_paths = sys.modules.get("folder_paths")
+    if folder_paths is None or not hasattr(folder_paths, "get_folder_paths"):
+        return
+    for kind, names in KINDS.items():
+        for folder in folder_paths.get_folder_paths(names[0]):
+            found._add(kind, Path(folder))
+    found.add_root(Path(folder_paths.__file__).resolve().parent)
+
+
 def discover(extra_roots: list[Path] | None = None) -> ModelFolders:
     """ComfyUI installs from $COMFYUI_PATH (os.pathsep-separated), the install this pack sits in
     (custom_nodes/<pack>), and ~/ComfyUI; plus $COMFYUI_EXTRA_MODEL_PATHS yaml files."""
     found = ModelFolders()
+    add_running_comfyui(found)
     candidates = [Path(p) for p in os.environ.get("COMFYUI_PATH", "").split(os.pathsep) if p]
     candidates += list(extra_roots or [])
     if REPO_ROOT.parent.name == "custom_nodes":

@@ -11,6 +11,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 pytestmark = pytest.mark.slow
 NODE_IDS = {
@@ -95,7 +97,7 @@ def test_ui_examples_convert_to_their_api_twins(comfyui, workflow_format):
     assert sorted(served["neighbor_grpo"]) == sorted(workflow_format.EXAMPLES), "ComfyUI's template browser lists them"
 
 
-def test_bad_inputs_are_refused_before_anything_is_queued(comfyui, workflow_format):
+def test_bad_inputs_are_refused_before_anything_is_queued(comfyui, comfyui_base, workflow_format):
     example = workflow_format.load_api("tiny_train_status_compare")
     runs_before = comfyui.get("/ngrpo/runs")
 
@@ -113,6 +115,16 @@ def test_bad_inputs_are_refused_before_anything_is_queued(comfyui, workflow_form
     model["launch"]["inputs"]["model"] = "tiny:/no/such/folder"
     status, answer = submit(comfyui, model)
     assert status == 400 and "/no/such/folder" in json.dumps(answer["node_errors"])
+
+    wrong_kind = comfyui_base / "models" / "diffusion_models" / "not_a_flow_model.safetensors"
+    save_file({"foo.weight": torch.zeros(2, 2)}, str(wrong_kind))
+    model["launch"]["inputs"]["model"] = str(wrong_kind)
+    status, answer = submit(comfyui, model)
+    assert status == 400 and "not an SD3/SD3.5 or FLUX.1 diffusion model" in json.dumps(answer["node_errors"])
+    assert (
+        str(wrong_kind)
+        not in comfyui.get("/object_info/NGRPO_LaunchTraining")["NGRPO_LaunchTraining"]["input"]["required"]["model"][0]
+    ), "the model list offers only models it can train"
 
     typo = json.loads(json.dumps(example))
     typo["config"]["inputs"]["extra"] = "neighbor: {anchorz: 2}"
