@@ -92,3 +92,27 @@ def test_exported_lora_loads_into_the_diffusers_pipeline(layouts, tmp_path):
         loaded = fresh.velocity(x, sigma, fresh.encode_prompts(PROMPTS[:1]))
     assert (trained - base).abs().max() > 1e-2
     assert torch.allclose(loaded, trained, atol=2e-3, rtol=1e-2), (loaded - trained).abs().max()
+
+
+def test_a_whole_run_on_a_comfyui_file_evaluates_checkpoints_and_resumes(flux_layouts, tmp_path):
+    from neighbor_grpo.backend.training import checkpoint as ckpt
+
+    def config(iterations):
+        return TrainConfig.from_dict({
+            "name": "flux-run", "model": str(flux_layouts.diffusion_model), "prompts": PROMPTS,
+            "rewards": ["colourfulness"], "iterations": iterations, "prompts_per_iteration": 1, "group_size": 2,
+            "resolution": 32, "device": "cpu", "checkpoint_every": 1,
+            "neighbor": {"steps": 2, "anchors": 1, "trained_steps": 1}, "lora": {"rank": 2, "alpha": 2},
+            "eval": {"every": 1, "prompts": PROMPTS[:1], "seeds_per_prompt": 1, "gold": [], "gallery_size": 1},
+        })  # fmt: skip
+
+    first = Trainer(config(1), tmp_path, JsonlReporter(tmp_path)).run()
+    resumed = Trainer(config(2), tmp_path, JsonlReporter(tmp_path)).run()
+    assert (first.status, resumed.status, resumed.step) == ("finished", "finished", 2)
+    lora = ckpt.folder_for(tmp_path / "checkpoints", 2) / ckpt.LORA
+    from safetensors import safe_open
+
+    with safe_open(str(lora), "pt") as handle:
+        assert handle.metadata()["modelspec.architecture"] == "flux-1-dev/lora"  # custom shape: the family's default
+        assert any(k.startswith("transformer.single_transformer_blocks.0.proj_mlp.") for k in handle.keys())  # noqa: SIM118
+    assert list((tmp_path / "samples").glob("step-*/*.png"))
