@@ -130,6 +130,9 @@ class ComfyServer:
             sys.executable, str(comfyui / "main.py"), "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
             "--base-directory", str(base), "--disable-auto-launch", "--dont-print-server",
         ]  # fmt: skip
+        if "--database-url" in (comfyui / "comfy" / "cli_args.py").read_text(encoding="utf-8"):
+            # Its default database lives in the checkout's user/ folder, which may not exist.
+            command += ["--database-url", "sqlite:///:memory:"]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command, cwd=comfyui, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
