@@ -21,7 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 TORCH_PAIR = ["torch==2.14.1", "torchvision==0.29.1"]
-DEV_TOOLS = ["pytest>=8", "ruff>=0.6", "matplotlib>=3.8"]
+# playwright drives Debian's chromium in the dashboard's browser tests (no browser download).
+DEV_TOOLS = ["pytest>=8", "ruff>=0.6", "matplotlib>=3.8", "playwright>=1.40"]
 
 
 def pip(*args: str) -> None:

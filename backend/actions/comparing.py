@@ -87,21 +87,28 @@ def _device(requested: str | None):
 
 
 @contextmanager
-def _device_lock(home: Path, device, requested: str | None):
-    """Hold the worker lock of a CUDA device while a model is on it (see the module docstring)."""
+def _device_lock(home: Path, device):
+    """Hold the worker locks of a CUDA device while a model is on it (see the module docstring):
+    its own (`cuda:N`) and, for the first GPU, the default worker's, which trains there."""
     if device.type != "cuda":
         yield
         return
-    lock = WorkerLock(lock_file(home, None if requested in (None, "", "auto") else requested))
-    if not lock.acquire():
-        raise ActionError(
-            f"a run is training on {device}: a compare there would compete for its GPU memory. Wait for it "
-            "to finish, cancel it, or compare on another device (cpu works, slowly)"
-        )
+    index = device.index or 0
+    names = [f"cuda:{index}"] + ([None] if index == 0 else [])
+    held = []
     try:
+        for name in names:
+            lock = WorkerLock(lock_file(home, name))
+            if not lock.acquire():
+                raise ActionError(
+                    f"a run is training on {device}: a compare there would compete for its GPU memory. Wait for "
+                    "it to finish, cancel it, or compare on another device (cpu works, slowly)"
+                )
+            held.append(lock)
         yield
     finally:
-        lock.release()
+        for lock in held:
+            lock.release()
 
 
 def _plan(home: Home, request: CompareRequest):
@@ -158,7 +165,7 @@ def compare(home: Home, request: CompareRequest, progress: Progress | None = Non
     registry_home = open_registry(home).home
     columns_total = len(checkpoints) + int(request.include_base)
     try:
-        with _device_lock(registry_home, device, request.device):
+        with _device_lock(registry_home, device):
             result = _run(
                 info, checkpoints, prompts, seeds, solver, steps, specs, device, request, report, columns_total
             )

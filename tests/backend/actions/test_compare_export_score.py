@@ -89,3 +89,25 @@ def test_scoring_images_reports_each_reward_and_the_weighted_total(trained, tmp_
         actions.score_images(ScoreRequest([tmp_path / "x.png"], ["p"], ["shapes_fidelity"]))
     with pytest.raises(ActionError, match="one prompt for all images"):
         actions.score_images(ScoreRequest([image, image, image], ["a", "b"], ["shapes_fidelity"]))
+
+
+def test_a_compare_on_a_gpu_holds_the_device_lock_a_training_worker_holds(tmp_path):
+    import torch
+
+    from neighbor_grpo.backend.actions.comparing import _device_lock
+    from neighbor_grpo.storage.workers import WorkerLock, lock_file
+
+    worker = WorkerLock(lock_file(tmp_path, None))  # the default worker, training on the first GPU
+    assert worker.acquire()
+    with (
+        pytest.raises(ActionError, match=r"a run is training on cuda:0.*compete for its GPU memory"),
+        _device_lock(tmp_path, torch.device("cuda:0")),
+    ):
+        pass
+    worker.release()
+    with _device_lock(tmp_path, torch.device("cuda")):
+        assert not WorkerLock(lock_file(tmp_path, None)).acquire()  # a worker starting now waits
+        assert not WorkerLock(lock_file(tmp_path, "cuda:0")).acquire()
+    assert WorkerLock(lock_file(tmp_path, "cuda:0")).acquire()
+    with _device_lock(tmp_path, torch.device("cpu")):  # no GPU memory to share: no lock
+        assert WorkerLock(lock_file(tmp_path, None)).acquire()
