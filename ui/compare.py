@@ -51,7 +51,7 @@ def build(ctx: Context) -> dict[str, Any]:
         "refused while a run trains on that device, so the two never compete for its memory."
     )
     with gr.Row():
-        run = gr.Dropdown(label="Run", elem_id="compare.run", scale=3)
+        run = gr.Dropdown(label="Run", elem_id="compare.run", allow_custom_value=True, scale=3)
         checkpoints = gr.CheckboxGroup(label="Checkpoints (LoRA steps)", elem_id="compare.checkpoints", scale=3)
     with gr.Row():
         prompts = gr.Textbox(

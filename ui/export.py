@@ -18,7 +18,7 @@ def build(ctx: Context) -> dict[str, Any]:
         "at the trained strength."
     )
     with gr.Row():
-        run = gr.Dropdown(label="Run", elem_id="export.run", scale=3)
+        run = gr.Dropdown(label="Run", elem_id="export.run", allow_custom_value=True, scale=3)
         step = gr.Dropdown(label="Checkpoint step", elem_id="export.step", scale=1)
     download = gr.DownloadButton("Download LoRA", elem_id="export.download", interactive=False)
     with gr.Row():

@@ -72,7 +72,7 @@ def gallery_html(gallery: actions.Gallery) -> str:
 def build(ctx: Context) -> dict[str, Any]:
     timer = gr.Timer(POLL_S, active=False)
     with gr.Row():
-        run = gr.Dropdown(label="Run", elem_id="detail.run", scale=4)
+        run = gr.Dropdown(label="Run", elem_id="detail.run", allow_custom_value=True, scale=4)
         refresh = gr.Button("Refresh", size="sm", elem_id="detail.refresh", scale=0, min_width=100)
     head = gr.Markdown(elem_id="detail.header")
     error = gr.Textbox(label="Error", visible=False, lines=8, elem_id="detail.error", buttons=["copy"])
