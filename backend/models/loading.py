@@ -13,7 +13,7 @@ from torch import nn
 
 from .architectures import detect_text_encoder, detect_vae
 from .sources import ModelSource, Part
-from .weights_files import ModelError, check_no_meta, load_part, read_header
+from .weights_files import ModelError, check_no_meta, has_scaled_fp8, load_part, read_header
 
 QUANTIZATIONS = ("none", "int8", "nf4")
 
@@ -32,12 +32,15 @@ def load_transformer(source: ModelSource, dtype: torch.dtype) -> nn.Module:
     elif architecture.layout == "diffusers":
         model = _build_and_load(cls, architecture.config, part, dtype)
     else:  # SAI / BFL key names: diffusers converts them, with our config so nothing is looked up
+        scaled = has_scaled_fp8(read_header(part.path).part(part.prefix))
+        # Scaled fp8 files are dequantized first (diffusers would drop their scales silently).
+        weights = load_part(part.path, part.prefix, dtype) if scaled else str(part.path)
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / "transformer").mkdir()
             config = {"_class_name": cls.__name__, **architecture.config}
             (Path(folder) / "transformer" / "config.json").write_text(json.dumps(config))
             model = cls.from_single_file(
-                str(part.path), config=folder, subfolder="transformer", local_files_only=True, torch_dtype=dtype
+                weights, config=folder, subfolder="transformer", local_files_only=True, torch_dtype=dtype
             )
     check_no_meta(model, f"{architecture.label} transformer from {part.path}")
     return model

@@ -87,11 +87,30 @@ def load_part(path: Path | str, prefix: str = "", dtype: torch.dtype | None = No
     with safe_open(str(path), framework="pt") as handle:
         for key in handle.keys():  # noqa: SIM118 (safe_open is not a dict)
             if key.startswith(prefix):
-                value = handle.get_tensor(key)
-                if dtype is not None and value.is_floating_point():
-                    value = value.to(dtype)
-                tensors[key[len(prefix) :]] = value
+                tensors[key[len(prefix) :]] = handle.get_tensor(key)
+    tensors = dequantize_scaled_fp8(tensors)
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     return tensors
+
+
+def has_scaled_fp8(shapes: dict[str, tuple[int, ...]]) -> bool:
+    return any(key.endswith(".scale_weight") for key in shapes)
+
+
+def dequantize_scaled_fp8(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """ComfyUI's "fp8 scaled" files (t5xxl_fp8_e4m3fn_scaled, SAI's *_t5xxlfp8scaled checkpoints)
+    store weight / scale in fp8 plus `<layer>.scale_weight`: multiply back, drop the extras. Read
+    plainly, those weights would be off by their scale without any error."""
+    scales = {k[: -len("scale_weight")] + "weight": v for k, v in tensors.items() if k.endswith(".scale_weight")}
+    if not scales:
+        return tensors
+    out = {}
+    for key, value in tensors.items():
+        if key.endswith((".scale_weight", ".scale_input")) or key.rsplit(".", 1)[-1] == "scaled_fp8":
+            continue
+        out[key] = value.float() * scales[key].float() if key in scales else value
+    return out
 
 
 def count_indexed(shapes: dict[str, tuple[int, ...]], prefix: str) -> int:

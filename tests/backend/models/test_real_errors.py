@@ -72,3 +72,24 @@ def test_comfyui_folders_are_discovered_with_extra_model_paths(sd3_layouts, flux
     source = sources.resolve(str(sd3_layouts.diffusion_model), found)
     assert source.family == "sd3" and source.missing == []
     assert {p.path.name for p in source.parts.values()} >= {"clip_l.safetensors", "clip_g.safetensors"}
+
+
+def test_a_scaled_fp8_text_encoder_is_dequantized(flux_layouts, tmp_path):
+    """ComfyUI's t5xxl_fp8_e4m3fn_scaled keeps weight/scale in fp8 plus `.scale_weight`."""
+    encoders = flux_layouts.comfy_root / "models" / "text_encoders"
+    state = load_file(str(encoders / "t5xxl_fp16.safetensors"))
+    scaled = {"scaled_fp8": torch.zeros(0, dtype=torch.float8_e4m3fn)}
+    for key, value in state.items():
+        if key.endswith(".weight") and value.ndim == 2 and "embed" not in key and "shared" not in key:
+            scale = value.abs().max() / 448.0
+            scaled[key] = (value / scale).to(torch.float8_e4m3fn)
+            scaled[key[: -len("weight")] + "scale_weight"] = scale.reshape(1)
+        else:
+            scaled[key] = value
+    path = tmp_path / "t5xxl_fp8_e4m3fn_scaled.safetensors"
+    save_file(scaled, str(path))
+    spec = {"transformer": str(flux_layouts.diffusion_model), "t5": str(path)}
+    fp8 = load_model(spec).encode_prompts(["a red circle"])
+    exact = load_model(str(flux_layouts.diffusion_model)).encode_prompts(["a red circle"])
+    error = (fp8.context - exact.context).abs().max() / exact.context.abs().max()
+    assert error < 0.1, error  # fp8's 3 mantissa bits, not a scale-sized error
