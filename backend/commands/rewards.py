@@ -16,6 +16,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..actions import list_rewards
     from ..rewards import ENV_VAR
+    from ..rewards.plugin import plugin_status, plugins_allowed
 
     rows = [
         {
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
         for info in list_rewards()
     ]
     if args.json:
-        print(json.dumps({"weights_folder": os.environ.get(ENV_VAR), "rewards": rows}, indent=2))
+        listing = {"weights_folder": os.environ.get(ENV_VAR), "plugins_allowed": plugins_allowed(), "rewards": rows}
+        print(json.dumps(listing, indent=2))
         return 0
     width = max(len(row["name"]) for row in rows)
     print(f"{'name':<{width}}  version  weights  description")
@@ -44,4 +46,5 @@ def run(args: argparse.Namespace) -> int:
         if folder
         else f"\n${ENV_VAR} is not set: learned rewards need a path option (see docs/rewards.md)"
     )
+    print(plugin_status())
     return 0

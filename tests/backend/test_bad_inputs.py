@@ -334,3 +334,11 @@ def test_exported_lora_names_are_cleaned_and_written_whole(home, tmp_path):
     with pytest.raises(RegistryError, match="does not match its recorded sha256"):
         export_lora(home, run_id, out=out / "second.safetensors")
     assert sorted(p.name for p in out.iterdir()) == ["a-b-c-step1.safetensors"]  # no partial file left
+
+
+def test_ngrpo_rewards_says_whether_plugins_may_run(monkeypatch, capsys):
+    monkeypatch.delenv("NGRPO_ALLOW_PLUGINS", raising=False)
+    assert main(["rewards"]) == 0
+    assert "reward plugins are off; set NGRPO_ALLOW_PLUGINS=1" in capsys.readouterr().out
+    assert main(["rewards", "--json", "--allow-plugins"]) == 0
+    assert json.loads(capsys.readouterr().out)["plugins_allowed"] is True
