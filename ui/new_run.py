@@ -92,6 +92,19 @@ def model_choices() -> list[tuple[str, str]]:
     ]
 
 
+def describe_memory(config: dict[str, Any]) -> str:
+    """The peak-GPU-memory estimate of a real-model run (nothing for the tiny model)."""
+    try:
+        memory = actions.estimate_memory(config)
+    except (actions.ActionError, ValueError):
+        return ""
+    if memory is None:
+        return ""
+    lines = memory.summary().splitlines()
+    verdict = "" if memory.fits else " — **does not fit**"
+    return f"\n\n**{lines[0]}**{verdict}\n\n" + "\n".join(f"- {escape(line.strip())}" for line in lines[1:])
+
+
 def build(ctx: Context) -> dict[str, Any]:
     """The New run tab; returns the components other tabs wire to (the launch button, status)."""
     presets = {p.name: p for p in actions.list_presets()}
@@ -217,11 +230,13 @@ def build(ctx: Context) -> dict[str, Any]:
         except (actions.ActionError, ValueError):
             return ""
         if found is None:
-            return "Time per iteration: no similar run in the registry yet (the first run measures it)."
-        return (
-            f"Estimated **{found.seconds_per_iteration:.2f} s per iteration**, about "
-            f"**{duration(found.total_seconds)}** for {int(config['iterations'])} iterations ({found.basis})."
-        )
+            text = "Time per iteration: no similar run in the registry yet (the first run measures it)."
+        else:
+            text = (
+                f"Estimated **{found.seconds_per_iteration:.2f} s per iteration**, about "
+                f"**{duration(found.total_seconds)}** for {int(config['iterations'])} iterations ({found.basis})."
+            )
+        return text + describe_memory(config)
 
     @shown
     def do_launch(data: dict):

@@ -19,6 +19,7 @@ Choosing (catalog.py, prompts.py, launch.py)
     save_prompts(home, name, prompts) -> int    a named set in the registry
     list_presets() -> [Preset(name, description, config)];  load_preset(name) -> config dict
     estimate_iteration_time(home, config) -> Estimate(seconds_per_iteration, total_seconds, basis) | None
+    estimate_memory(config, budget_gb=None) -> MemoryEstimate(parts, peak, budget, suggestions) | None
 
 Launching (launch.py)
     validate_run(home, RunRequest(config, name=None)) -> ValidRun   checks all, writes nothing
@@ -96,6 +97,7 @@ _WHERE = {
     "delete_run": ".runs",
     "ensure_worker_alive": ".launch",
     "estimate_iteration_time": ".estimate",
+    "estimate_memory": ".estimate",
     "export_lora": ".export",
     "get_run": ".runs",
     "list_loras": ".export",
@@ -140,7 +142,7 @@ __all__ = [
     "ExportRequest", "ExportResult", "Gallery", "ImageScore", "LoraFile", "ModelInfo", "Preset",
     "PromptSetInfo", "QueuedRun", "RewardInfo", "RunDetail", "RunRequest", "RunRow", "SampleGroup",
     "SampleImage", "ScoreRequest", "ScoreResult", "ValidRun", "any_active", "cancel_run",
-    "comfy_loras_folder", "compare", "delete_run", "ensure_worker_alive", "estimate_iteration_time",
+    "comfy_loras_folder", "compare", "delete_run", "ensure_worker_alive", "estimate_iteration_time", "estimate_memory",
     "export_lora", "get_run", "list_loras", "list_models", "list_presets", "list_prompt_sets",
     "list_rewards", "list_runs", "load_preset", "parse_prompt_file", "queue_run", "request_checkpoint",
     "request_samples", "resume_run", "run_config", "run_curves", "run_error", "run_gallery", "run_infos",

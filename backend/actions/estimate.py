@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...storage import history, runs
+from ..models.memory import MemoryEstimate, plan_memory
+from ..training.config import TrainConfig
 from .errors import action
 
 Home = str | os.PathLike | None
@@ -53,3 +55,12 @@ def estimate_iteration_time(home: Home, config: dict[str, Any]) -> Estimate | No
     iterations = int(config.get("iterations", 100))
     basis = f"median of {len(scaled)} earlier {model} {algorithm} run(s), scaled to this batch and step count"
     return Estimate(seconds, seconds * iterations, basis)
+
+
+@action
+def estimate_memory(config: dict[str, Any], budget_gb: float | None = None) -> MemoryEstimate | None:
+    """Peak GPU memory of a real-model (SD3/FLUX) run from its config and the model files' headers
+    (nothing loaded), against `budget_gb` or the free memory of its CUDA device; None for the
+    embedded tiny model. `summary()` is the text to show; `fits` False means queueing will refuse."""
+    parsed = TrainConfig.from_dict(config)
+    return plan_memory(parsed, budget_gb, parsed.device)

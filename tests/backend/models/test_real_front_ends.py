@@ -46,3 +46,15 @@ def test_a_run_with_a_model_path_or_parts_queues_and_a_broken_one_does_not(flux_
     broken = {"model": {"transformer": str(flux_layouts.diffusion_model), "clip_l": str(tmp_path / "none.safetensors")}}
     with pytest.raises(ActionError, match="clip_l not found"):
         queue_run(home, RunRequest(broken, start_worker=False))
+
+
+def test_the_dashboard_shows_the_memory_estimate_of_a_real_model_run(sd3_layouts):
+    from neighbor_grpo.backend.actions import estimate_memory
+    from neighbor_grpo.ui.new_run import describe_memory
+
+    config = {"model": str(sd3_layouts.diffusion_model), "resolution": 64, "device": "cpu"}
+    assert estimate_memory({"model": "tiny"}) is None
+    assert not estimate_memory(config, budget_gb=0.01).fits
+    shown = describe_memory(config)
+    assert "estimated peak GPU memory" in shown and "transformer weights (frozen)" in shown
+    assert describe_memory({"model": "tiny"}) == ""
