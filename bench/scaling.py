@@ -27,6 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "tiny_neighbor_grpo.yaml"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container or taskset may allow fewer than exist)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def measure(args: argparse.Namespace) -> None:
     """One rank of one setting (run by torchrun): time `--iterations` iterations after warm-up."""
     import torch
@@ -108,7 +115,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", help="default: 1 2 on CPU, 1..all GPUs on cuda")
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations per setting")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="CPU cores to share (CPU runs)")
+    parser.add_argument("--cores", type=int, default=usable_cores(), help="CPU cores to share (CPU runs)")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--markdown", type=Path, help="write the table here")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
@@ -130,7 +137,13 @@ def main() -> None:
     text = table(rows)
     print(text)
     report = {
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "usable_cores": usable_cores(),
+            "cores_shared": args.cores,
+            "python": platform.python_version(),
+        },
         "config": str(args.config),
         "iterations": args.iterations,
         "warmup": args.warmup,
