@@ -33,8 +33,9 @@ def free_comfyui_memory() -> None:
 
 def check_model(model: str) -> None:
     # validate_run checks a whole config; with only the model set, the rest are the defaults,
-    # which always pass, so the first problem it names is the model's.
-    actions.validate_run(None, actions.RunRequest({"model": model}))
+    # which always pass, so the first problem it names is the model's. Memory is not judged here
+    # (no budget): the defaults are not the run's settings; the launch plans it with the real ones.
+    actions.validate_run(None, actions.RunRequest({"model": model}, gpu_memory_gb=float("inf")))
 
 
 class LaunchTraining(io.ComfyNode):

@@ -60,7 +60,7 @@ def estimate_iteration_time(home: Home, config: dict[str, Any]) -> Estimate | No
 @action
 def estimate_memory(config: dict[str, Any], budget_gb: float | None = None) -> MemoryEstimate | None:
     """Peak GPU memory of a real-model (SD3/FLUX) run from its config and the model files' headers
-    (nothing loaded), against `budget_gb` or the free memory of its CUDA device; None for the
+    (nothing loaded), against `budget_gb` or the total memory of its CUDA device; None for the
     embedded tiny model. `summary()` is the text to show; `fits` False means queueing will refuse."""
     parsed = TrainConfig.from_dict(config)
     return plan_memory(parsed, budget_gb, parsed.device)

@@ -32,7 +32,7 @@ class RunRequest:
     config: dict[str, Any] | TrainConfig
     name: str | None = None  # default: the config's name; made unique with -2, -3, ...
     start_worker: bool = True  # make sure a background worker will train it
-    # Refuse a real-model run whose estimated peak exceeds this (None: the free memory of the
+    # Refuse a real-model run whose estimated peak exceeds this (None: the total memory of the
     # config's CUDA device when there is one, else no limit).
     gpu_memory_gb: float | None = None
 

@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 … (default: the config's, auto)")
     parser.add_argument("--model", help="override the config's model: tiny, a diffusers folder or a .safetensors file")
     parser.add_argument(
-        "--gpu-memory", type=float, metavar="GB", help="refuse runs estimated above this (default: free)"
+        "--gpu-memory", type=float, metavar="GB", help="refuse runs estimated above this (default: the GPU's total)"
     )
     parser.add_argument("--queue", action="store_true", help="queue the run for the background worker and return")
     parser.add_argument("--home", help="registry and run folders (default: $NGRPO_HOME, else the user data folder)")

@@ -173,7 +173,7 @@ def _suggestions(config, phase: str) -> list[str]:
 
 def plan_memory(config, budget_gb: float | None = None, device: str | None = None) -> MemoryEstimate | None:
     """The dashboard's and CLI's entry point: an estimate for a real-model config (None for the
-    embedded tiny model, which needs no planning). The budget is `budget_gb`, else the free memory
+    embedded tiny model, which needs no planning). The budget is `budget_gb`, else the total memory
     of `device` when it is a CUDA device."""
     from .registry import is_registered
 
@@ -185,7 +185,9 @@ def plan_memory(config, budget_gb: float | None = None, device: str | None = Non
         import torch
 
         if torch.cuda.is_available():
-            budget = float(torch.cuda.mem_get_info(torch.device(device))[0])
+            # The card's total, not what is free now: a worker frees ComfyUI's models and waits
+            # for other runs before it trains, so what matters is whether the run fits at all.
+            budget = float(torch.cuda.mem_get_info(torch.device(device))[1])
     return estimate(config, model_shape(config.model), budget)
 
 
