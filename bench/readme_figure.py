@@ -4,11 +4,13 @@
                                   [--json docs/images/tiny_base_vs_aligned.json] [--columns 6]
 
 Samples every held-out prompt with `--seeds` fixed seeds (the evaluation's seeds) from the embedded
-model and from it with the run's last LoRA, scores each image with the shapes-world checker, and
-shows the columns picked by a fixed rule, so the picture is neither cherry-picked nor arbitrary:
-the prompts whose mean attribute accuracy rose most (one column each, on the seed where it rose
+model and from it with the run's last LoRA, scores each image with the gold metric (the render
+match: attribute accuracy of the nearest rendering, independent of the checker the rewards use),
+and shows the columns picked by a fixed rule, so the picture is neither cherry-picked nor
+arbitrary: the prompts whose mean gold score rose most (one column each, on the seed where it rose
 most), then the prompt that fell most if any fell, then one that did not change. Each column is
-labelled with its prompt, each image with its accuracy and what the checker found.
+labelled with its prompt, each image with its gold score, what the nearest rendering has where it
+differs from the prompt, and the checker's background cleanliness.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from neighbor_grpo.backend.sampling import generate, to_pil
 from neighbor_grpo.backend.training.checkpoint import LORA, latest_checkpoint
 from neighbor_grpo.backend.training.evaluation import EVAL_SEED_BASE
 from neighbor_grpo.backend.training.lora import apply_lora_file
-from neighbor_grpo.backend.world import checker, shapes
+from neighbor_grpo.backend.world import checker, render_match, shapes
 
 _SCALE = 4  # 32 px → 128 px, nearest neighbour: every model pixel stays visible
 _PAD = 12
@@ -63,21 +65,33 @@ def pick_columns(base: list[list[float]], aligned: list[list[float]], columns: i
     return picked
 
 
-def _label(result: checker.CheckResult) -> str:
-    """Accuracy, and what the checker saw where it differs from the prompt (the default font has no
-    arrows or check marks, so plain words)."""
-    wrong = [name for name, ok in result.correct.items() if not ok]
-    found = "all correct" if not wrong else "saw " + ", ".join(result.found[n] for n in wrong)
-    return f"accuracy {result.accuracy:.2f}\n{found}"
+def score_images(images: torch.Tensor, prompts: list[str]) -> list[dict]:
+    """Per image: gold score, the nearest rendering's attributes that differ from the prompt, and
+    the checker's cleanliness."""
+    gold = render_match.match_accuracy(images, prompts).tolist()
+    found = render_match.nearest_renderings(images)
+    clean = [r.cleanliness for r in checker.check_batch(images, prompts)]
+    rows = []
+    for prompt, score, seen, cleanliness in zip(prompts, gold, found, clean, strict=True):
+        spec = shapes.ShapeSpec.parse(prompt)
+        wrong = [seen[name] for name in shapes.ATTRIBUTES if seen[name] != getattr(spec, name)]
+        rows.append({"gold": score, "wrong": wrong, "clean": cleanliness})
+    return rows
+
+
+def _label(score: dict) -> str:
+    """Plain words: the default font has no arrows or check marks."""
+    found = "as prompted" if not score["wrong"] else "drew " + ", ".join(score["wrong"])
+    return f"gold {score['gold']:.2f}  clean {score['clean']:.2f}\n{found}"
 
 
 def render(cells: list[dict], rows: list[str], title: str) -> Image.Image:
     font = ImageFont.load_default(size=15)
     bold = ImageFont.load_default(size=17)
     side = shapes.IMAGE_SIZE * _SCALE
-    prompts = [textwrap.fill(cell["prompt"], width=18) for cell in cells]
+    prompts = [textwrap.fill(cell["prompt"], width=17) for cell in cells]
     lines = max(prompt.count("\n") + 1 for prompt in prompts)
-    cell_w, header_h, label_h, row_label_w = side + 2 * _PAD, 19 * lines + 8, 44, 96
+    cell_w, header_h, label_h, row_label_w = side + 3 * _PAD, 19 * lines + 8, 44, 96
     width = row_label_w + cell_w * len(cells)
     height = 36 + header_h + len(rows) * (side + label_h + _PAD)
     canvas = Image.new("RGB", (width, height), "white")
@@ -89,11 +103,11 @@ def render(cells: list[dict], rows: list[str], title: str) -> Image.Image:
         for row, name in enumerate(rows):
             y = 36 + header_h + row * (side + label_h + _PAD)
             canvas.paste(cell["images"][name], (x, y))
-            colour = "darkgreen" if cell["results"][name].all_correct else "firebrick"
+            colour = "darkgreen" if not cell["results"][name]["wrong"] else "firebrick"
             draw.multiline_text((x, y + side + 3), _label(cell["results"][name]), fill=colour, font=font, spacing=1)
     for row, name in enumerate(rows):
         y = 36 + header_h + row * (side + label_h + _PAD) + side // 2 - 10
-        draw.text((_PAD, y), name, fill="black", font=bold)
+        draw.multiline_text((_PAD, y), name, fill="black", font=bold, spacing=2)
     return canvas
 
 
@@ -119,12 +133,12 @@ def main() -> None:
     images = {"base": sample_all(model, prompts, seeds, args.solver, args.steps)}
     apply_lora_file(model, folder / LORA)
     step = int(folder.name.split("-")[-1])
-    aligned = f"step {step}"
+    aligned = f"aligned\n(step {step})"
     images[aligned] = sample_all(model, prompts, seeds, args.solver, args.steps)
-    results = {name: checker.check_batch(batch, prompts) for name, batch in images.items()}
+    results = {name: score_images(batch, prompts) for name, batch in images.items()}
 
     def per_prompt(name: str) -> list[list[float]]:
-        flat = [r.accuracy for r in results[name]]
+        flat = [r["gold"] for r in results[name]]
         return [flat[i : i + args.seeds] for i in range(0, len(flat), args.seeds)]
 
     picked = pick_columns(per_prompt("base"), per_prompt(aligned), args.columns)
@@ -140,10 +154,13 @@ def main() -> None:
                 "results": {name: results[name][index] for name in images},
             }
         )
-    summary = {name: checker.attribute_accuracy(results[name]) for name in images}
+    summary = {
+        name: {key: sum(r[key] for r in results[name]) / len(prompts) for key in ("gold", "clean")} for name in images
+    }
     title = (
-        f"held-out prompts, same noise: attribute accuracy {summary['base']['mean']:.3f} -> "
-        f"{summary[aligned]['mean']:.3f} over {len(prompts)} images"
+        f"held-out prompts, same noise; mean over {len(prompts)} images: gold (render match) "
+        f"{summary['base']['gold']:.3f} -> {summary[aligned]['gold']:.3f}, "
+        f"clean {summary['base']['clean']:.3f} -> {summary[aligned]['clean']:.3f}"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     render(cells, list(images), title).save(args.out)
