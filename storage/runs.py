@@ -117,11 +117,11 @@ def find_run_row(session: Session, ref: RunRef) -> Run:
     return run
 
 
-def list_runs(home: Home = None, status: str | None = None) -> list[RunInfo]:
-    """Newest first."""
+def list_runs(home: Home = None, status: str | None = None, limit: int | None = None) -> list[RunInfo]:
+    """Newest first; at most `limit` (a page of a big registry stays fast)."""
     registry = open_registry(home)
     recover_stale_runs(registry)
-    query = select(Run).order_by(Run.id.desc())
+    query = select(Run).order_by(Run.id.desc()).limit(limit)
     if status is not None:
         query = query.where(Run.status == status)
     with registry.read() as session:

@@ -46,7 +46,7 @@ def _eta(run: RunInfo, now: float) -> float | None:
 def list_runs(home: Home = None, status: str | None = None, limit: int | None = 200) -> list[RunRow]:
     """Newest first, at most `limit` rows; dead workers' runs are settled first, so a crashed run
     never shows as running."""
-    infos = runs.list_runs(home, status=status)[:limit]
+    infos = runs.list_runs(home, status=status, limit=limit)
     ids = [info.id for info in infos]
     best = history.metric_extremes(home, ids, "eval/reward")
     gold = history.metric_extremes(home, ids, "eval/gold")
@@ -73,7 +73,7 @@ def run_infos(home: Home = None, status: str | None = None) -> list[RunInfo]:
 @action
 def any_active(home: Home = None) -> bool:
     """Whether a run is queued or running (front ends poll only while this holds)."""
-    return any(runs.list_runs(home, status=status) for status in ACTIVE)
+    return any(runs.list_runs(home, status=status, limit=1) for status in ACTIVE)
 
 
 @dataclass(frozen=True)
