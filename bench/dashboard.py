@@ -30,6 +30,7 @@ from neighbor_grpo.backend import actions
 from neighbor_grpo.storage.registry import open_registry
 from neighbor_grpo.storage.runs import insert_run
 from neighbor_grpo.storage.schema import Metric, Run
+from neighbor_grpo.ui.common import POLL_S
 from neighbor_grpo.ui.runs import table
 
 METRICS = ("reward", "eval/reward", "eval/gold", "loss", "clip_fraction", "flat_group_fraction", "s_per_iter",
@@ -145,7 +146,7 @@ def main() -> int:
     parser.add_argument("--metric-rows", type=int, default=1_000_000)
     parser.add_argument("--iterations", type=int, default=40, help="iterations of each training run")
     parser.add_argument("--pages", type=int, default=3)
-    parser.add_argument("--every", type=float, default=2.0, help="seconds between a page's refreshes")
+    parser.add_argument("--every", type=float, default=POLL_S, help="seconds between a page's refreshes (the app's)")
     parser.add_argument("--quick", action="store_true", help="100 runs, 100k rows, 12 iterations")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()

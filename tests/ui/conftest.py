@@ -40,7 +40,7 @@ def browser():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium; .ci/run does)")
     playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (install.py --dev)")
     with playwright.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        chromium = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS, timeout=120_000)
         try:
             yield chromium
         finally:
