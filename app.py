@@ -114,7 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         "--no-auth-on-network", action="store_true",
         help="allow a non-loopback --host without --auth (anyone reaching the port can start and delete runs)",
     )  # fmt: skip
+    parser.add_argument(
+        "--allow-plugins", action="store_true",
+        help="let runs load reward plugins (Python files you name in a config: they run as code; off by default)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.allow_plugins:
+        from .backend.rewards.plugin import allow_plugins
+
+        allow_plugins()  # workers this dashboard starts inherit the opt-in
     auth = parse_auth(args.auth or os.environ.get(AUTH_ENV))
     if not is_loopback(args.host) and auth is None and not args.no_auth_on_network:
         parser.error(

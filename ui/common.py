@@ -16,7 +16,8 @@ import gradio as gr
 from ..backend import actions
 
 log = logging.getLogger("neighbor_grpo.dashboard")
-POLL_S = 5.0  # how often a visible page asks the registry while something runs (2 s cost training ~25 %: docs/dashboard.md)
+# How often a visible page asks the registry while something runs (2 s cost training ~25 %: docs/dashboard.md).
+POLL_S = 5.0
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def rewards_help() -> str:
     for info in actions.list_rewards():
         status = "none needed" if not info.needs_weights else ("found" if info.available else "**missing**")
         rows.append(f"| `{info.name}` | {status} | {info.description} |")
-    return "\n".join(rows)
+    return "\n".join([*rows, "", f"Plugins: {actions.plugin_status()}."])
 
 
 def model_choices() -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ Conventions
 Choosing (catalog.py, prompts.py, launch.py)
     list_models() -> [ModelInfo(spec, name, description, available, detail)]
     list_rewards() -> [RewardInfo(name, version, description, options, needs_weights, available, files)]
+    plugin_status() -> str                      whether reward plugins (user code) may load, and how to opt in
     list_prompt_sets(home) -> [PromptSetInfo(name, source, count, preview)]
     parse_prompt_file(path) -> [str]            .txt / .csv ("prompt" column) / .jsonl; empty → ActionError
     save_prompts(home, name, prompts) -> int    a named set in the registry
@@ -108,6 +109,7 @@ _WHERE = {
     "list_runs": ".runs",
     "load_preset": ".launch",
     "parse_prompt_file": ".prompts",
+    "plugin_status": ".catalog",
     "queue_run": ".launch",
     "request_checkpoint": ".runs",
     "request_samples": ".runs",

@@ -63,6 +63,13 @@ def _weights_status(entry) -> tuple[bool, list[str]]:
     return all(found), files
 
 
+def plugin_status() -> str:
+    """One line: whether reward plugins (code the user wrote) may load here, and how to opt in."""
+    from ..rewards.plugin import plugin_status as status
+
+    return status()
+
+
 def list_rewards() -> list[RewardInfo]:
     """Every registered reward (built-ins, learned ones, plugins), by name."""
     from ..rewards import reward_entry, reward_names

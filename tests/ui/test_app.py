@@ -120,3 +120,10 @@ def test_html_views_escape_prompts(tmp_path):
     group = actions.SampleGroup("<script>x</script>", [actions.SampleImage(tmp_path / "a.png", 1, {"r": 0.5})])
     html = run_detail.gallery_html(actions.Gallery(3, [3], [group]))
     assert "<script>" not in html and "&lt;script&gt;" in html and "seed 1" in html
+
+
+def test_new_run_tab_shows_whether_reward_plugins_may_run(monkeypatch):
+    monkeypatch.delenv("NGRPO_ALLOW_PLUGINS", raising=False)
+    assert "Plugins: reward plugins are off; set NGRPO_ALLOW_PLUGINS=1" in new_run.rewards_help()
+    monkeypatch.setenv("NGRPO_ALLOW_PLUGINS", "1")
+    assert "Plugins: reward plugins are allowed" in new_run.rewards_help()
