@@ -2,6 +2,7 @@
 
     python bench/scaling.py --json out/scaling.json [--markdown out/scaling.md]
     python bench/scaling.py --device cuda --processes 1 2 4 8 --json out/scaling_gpu.json
+    python bench/scaling.py --fsdp --json out/scaling_fsdp.json   # full fine-tune, sharded with FSDP2
 
 Strong scaling: the global batch (the config's prompts_per_iteration × group_size) stays fixed and
 is split over the processes, exactly as a worker with --nproc-per-node splits a run. Each setting
@@ -9,6 +10,10 @@ runs the trainer's own iteration (rollout, rewards, update, gradient all-reduce)
 after warm-up iterations; on CPU every process gets cores/processes threads (gloo), on GPUs one
 GPU each (NCCL). The machine's load average is recorded beside the numbers, because on a shared
 machine it matters more than anything else here.
+
+With --fsdp every setting fine-tunes the whole transformer (no LoRA) with distributed.fsdp: true
+(one process trains it unsharded), and each row also gives what rank 0 holds of the trained
+parameters, their gradients and the AdamW state: the memory FSDP divides by the processes.
 """
 
 from __future__ import annotations
@@ -40,12 +45,16 @@ def measure(args: argparse.Namespace) -> None:
     import torch.distributed as dist
 
     from neighbor_grpo.backend.training.config import load_config
+    from neighbor_grpo.backend.training.fsdp import held_bytes
     from neighbor_grpo.backend.training.trainer import Trainer
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if args.device == "cpu":
         torch.set_num_threads(max(1, args.cores // world))
-    config = load_config(args.config, {"device": args.device})
+    overrides = {"device": args.device}
+    if args.fsdp:
+        overrides.update({"lora.enabled": False, "distributed.fsdp": True})
+    config = load_config(args.config, overrides)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(config, Path(run_dir), reporter=None)
         trainer._setup()
@@ -60,6 +69,7 @@ def measure(args: argparse.Namespace) -> None:
             trainer.step += 1
         barrier()
         elapsed = time.perf_counter() - started
+        held = held_bytes(trainer.params, trainer.optimizer)
         trainer.topology.stop()
     if trainer.topology.is_main:
         per_iter = elapsed / args.iterations
@@ -71,6 +81,8 @@ def measure(args: argparse.Namespace) -> None:
             "s_per_iter": per_iter,
             "images_per_s": images / per_iter,
             "images_per_iter": images,
+            "trained": "full, FSDP" if args.fsdp else ("LoRA" if config.lora.enabled else "full"),
+            "rank0_bytes": held,
         }
         Path(args.result).write_text(json.dumps(result), encoding="utf-8")
 
@@ -82,7 +94,7 @@ def run_setting(args: argparse.Namespace, processes: int) -> dict:
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
         str(Path(__file__).resolve()), "--measure", "--result", str(result), "--config", str(args.config),
         "--device", args.device, "--iterations", str(args.iterations), "--warmup", str(args.warmup),
-        "--cores", str(args.cores),
+        "--cores", str(args.cores), *(["--fsdp"] if args.fsdp else []),
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS=str(max(1, args.cores // processes)))
     load_before = os.getloadavg()[0]
@@ -96,13 +108,16 @@ def run_setting(args: argparse.Namespace, processes: int) -> dict:
 def table(rows: list[dict]) -> str:
     base = rows[0]["s_per_iter"]
     lines = [
-        "| device | processes | threads each | s/iter | images/s | speed-up | load avg (before, after) |",
-        "|---|---|---|---|---|---|---|",
+        "| device | processes | trained | threads each | s/iter | images/s | speed-up "
+        "| rank 0 holds: params / grads / AdamW (MiB) | load avg (before, after) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
+        held = row.get("rank0_bytes")
+        mib = " / ".join(f"{held[k] / 2**20:.2f}" for k in ("parameters", "gradients", "optimizer")) if held else "-"
         lines.append(
-            f"| {row['device']} | {row['processes']} | {row['threads_per_process'] or '-'} | {row['s_per_iter']:.3f} "
-            f"| {row['images_per_s']:.1f} | {base / row['s_per_iter']:.2f}× "
+            f"| {row['device']} | {row['processes']} | {row.get('trained', '-')} | {row['threads_per_process'] or '-'} "
+            f"| {row['s_per_iter']:.3f} | {row['images_per_s']:.1f} | {base / row['s_per_iter']:.2f}× | {mib} "
             f"| {row['load_average_1min'][0]}, {row['load_average_1min'][1]} |"
         )
     return "\n".join(lines)
@@ -116,6 +131,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations per setting")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--cores", type=int, default=usable_cores(), help="CPU cores to share (CPU runs)")
+    parser.add_argument("--fsdp", action="store_true", help="full fine-tune sharded with FSDP2 (distributed.fsdp)")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--markdown", type=Path, help="write the table here")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
@@ -145,6 +161,7 @@ def main() -> None:
             "python": platform.python_version(),
         },
         "config": str(args.config),
+        "fsdp": args.fsdp,
         "iterations": args.iterations,
         "warmup": args.warmup,
         "rows": rows,

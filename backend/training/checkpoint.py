@@ -71,13 +71,14 @@ def save_checkpoint(
     root: Path,
     step: int,
     weights: dict[str, torch.Tensor],
-    optimizer: torch.optim.Optimizer,
+    optimizer_state: dict,
     scheduler,
     rng: RngStates,
     state: dict,
     extra_files: dict[str, callable] | None = None,
 ) -> Path:
-    """Write a complete checkpoint for `step`; `extra_files` maps file names to writer callbacks.
+    """Write a complete checkpoint for `step`; `optimizer_state` is `optimizer.state_dict()` (or
+    the same gathered from shards), `extra_files` maps file names to writer callbacks.
 
     On a full disk (or any failed write) the partial folder is removed, every earlier checkpoint
     is left as it was, and a CheckpointError says so.
@@ -88,7 +89,7 @@ def save_checkpoint(
     try:
         temporary.mkdir(parents=True)
         save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(temporary / WEIGHTS))
-        torch.save(optimizer.state_dict(), temporary / OPTIMIZER)
+        torch.save(optimizer_state, temporary / OPTIMIZER)
         torch.save(scheduler.state_dict(), temporary / SCHEDULER)
         torch.save(rng.capture(), temporary / RNG)
         (temporary / STATE).write_text(json.dumps({"step": step, **state}, indent=1), encoding="utf-8")
@@ -225,16 +226,16 @@ def latest_intact_checkpoint(root: Path, log=print) -> Path | None:
     return None
 
 
-def load_checkpoint(
-    folder: Path, optimizer: torch.optim.Optimizer, scheduler, rng: RngStates
-) -> tuple[dict[str, torch.Tensor], dict]:
-    """Restore optimizer, scheduler and RNG in place; return (weights, state)."""
-    weights = load_file(str(folder / WEIGHTS))
-    optimizer.load_state_dict(torch.load(folder / OPTIMIZER, weights_only=True))
+def load_checkpoint(folder: Path, scheduler, rng: RngStates, tensors: bool = True) -> tuple[dict, dict, dict]:
+    """Restore scheduler and RNG in place; return (weights, optimizer state, state). With
+    `tensors=False` the two large files are not read (a sharded run's other ranks receive them
+    from rank 0) and empty dicts stand in for them."""
+    weights = load_file(str(folder / WEIGHTS)) if tensors else {}
+    optimizer_state = torch.load(folder / OPTIMIZER, weights_only=True) if tensors else {}
     scheduler.load_state_dict(torch.load(folder / SCHEDULER, weights_only=True))
     rng.restore(torch.load(folder / RNG, weights_only=True))
     state = json.loads((folder / STATE).read_text(encoding="utf-8"))
-    return weights, state
+    return weights, optimizer_state, state
 
 
 def prune_checkpoints(root: Path, keep: int) -> None:

@@ -89,6 +89,16 @@ class OptimizerSettings:
 
 
 @dataclass
+class DistributedSettings:
+    """Several processes (torchrun, accelerate launch); see docs/scaling.md."""
+
+    # Full fine-tuning only: shard the transformer's weights, gradients and optimizer state over the
+    # processes with torch's FSDP2 (fully_shard), for models whose training state does not fit on
+    # one GPU. No effect on one process.
+    fsdp: bool = False
+
+
+@dataclass
 class EvalSettings:
     every: int = 10  # iterations between evaluations (0 = only at the start and the end)
     prompts: str | list[str] = "shapes:test"
@@ -148,6 +158,7 @@ class TrainConfig:
     sde: SdeSettings = field(default_factory=SdeSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
+    distributed: DistributedSettings = field(default_factory=DistributedSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
 
     @classmethod
@@ -185,6 +196,12 @@ class TrainConfig:
         _require(0.0 < s.train_fraction <= 1.0, "sde.train_fraction", "must be in (0, 1]")
         _require(s.eta > 0, "sde.eta", "must be positive")
         _require(self.lora.rank >= 1, "lora.rank", "must be at least 1")
+        _require(
+            not (self.distributed.fsdp and self.lora.enabled),
+            "distributed.fsdp",
+            "shards a full fine-tune; set lora.enabled: false to fine-tune fully, or distributed.fsdp: false "
+            "to train the LoRA (its weights are small and every process keeps a copy)",
+        )
         _require(self.optimizer.learning_rate > 0, "optimizer.learning_rate", "must be positive")
         _require(self.optimizer.micro_batch >= 1, "optimizer.micro_batch", "must be at least 1")
         _require(self.eval.every >= 0, "eval.every", "must be 0 (start and end only) or more")

@@ -4,9 +4,10 @@ The trainer runs unchanged under `torchrun` or `accelerate launch` (both set RAN
 LOCAL_RANK and the rendezvous variables). Each iteration's prompt groups are split into equal
 contiguous shards, one per rank; rollouts, rewards and the within-group advantages stay local, and
 the trainable gradients are averaged with an all-reduce before clipping and the optimizer step, so
-every rank keeps identical weights (LoRA or full). With `distributed.fsdp`, full fine-tuning wraps
-the transformer in torch's FSDP (fully_shard): parameters, gradients and optimizer state are sharded
-and FSDP reduces the gradients itself.
+every rank keeps identical weights (LoRA or full). With `distributed.fsdp: true` a full fine-tune
+instead shards the transformer with torch's FSDP2 (`fsdp.py`): each rank holds 1/N of its
+parameters, gradients and optimizer state, FSDP's backward averages the gradients itself (so
+`average_gradients` is skipped), and checkpoints gather the full state onto rank 0.
 
 Randomness: prompt order and the trained steps come from the run's seed and are drawn identically
 on every rank; the noise and the anchors of a prompt group come from a stream derived from

@@ -24,6 +24,14 @@ from .config import TrainConfig
 from .distributed import RankReporter, Topology, group_generator
 from .divergence import check_finite_update
 from .evaluation import EarlyStop, Evaluator
+from .fsdp import (
+    gather_full_state,
+    global_norm,
+    load_full_state,
+    refuse_accelerate_fsdp,
+    shard_summary,
+    shard_transformer,
+)
 from .lora import add_lora, export_lora, load_lora_state, lora_state
 from .reporting import CheckpointRecord, Reporter
 
@@ -104,6 +112,7 @@ class Trainer:
     # -- setup -------------------------------------------------------------------------------
     def _setup(self) -> None:
         c = self.config
+        refuse_accelerate_fsdp()  # before any model is loaded: its variables change how they load
         self.topology.start(self.device)
         self.shard = self.topology.shard(c.prompts_per_iteration)
         torch.manual_seed(c.seed)
@@ -125,8 +134,14 @@ class Trainer:
         else:
             self.model.transformer.float().requires_grad_(True)
             params = list(self.model.transformer.parameters())
-        self.params = params
         self.topology.broadcast_parameters(params)
+        # Sharded after the broadcast: FSDP splits weights that must already agree on every rank.
+        self.sharded = self._wants_sharding()
+        if self.sharded:
+            shard_transformer(self.model.transformer, self.device)
+            print(shard_summary(self.model.transformer), flush=True)
+            params = list(self.model.transformer.parameters())
+        self.params = params
         o = c.optimizer
         self.optimizer = torch.optim.AdamW(params, lr=o.learning_rate, betas=o.betas, weight_decay=o.weight_decay)
         warmup = max(1, o.warmup_iterations)
@@ -147,6 +162,12 @@ class Trainer:
         self.evaluator = Evaluator(c, self.rewards, self.gold, gallery, self.monitor, self.algorithm)
         self.early_stop = EarlyStop(c.eval.patience, c.eval.early_stop_tolerance)
 
+    def _wants_sharding(self) -> bool:
+        """distributed.fsdp on several processes (config validation refused it with LoRA)."""
+        if self.config.distributed.fsdp and not self.topology.distributed:
+            print("distributed.fsdp has no effect on one process: training the full model unsharded")
+        return self.config.distributed.fsdp and self.topology.distributed
+
     def _autocast(self):
         """bf16 autocast for every model pass, rollouts and trained passes alike (CPU included)."""
         if self.config.optimizer.mixed_precision == "bf16":
@@ -160,8 +181,12 @@ class Trainer:
         return {k: v.detach() for k, v in self.model.transformer.state_dict().items()}
 
     def save(self) -> CheckpointRecord | None:
-        if not self.topology.is_main:  # every rank holds the same weights; rank 0 writes them
+        if self.sharded:  # a collective: every rank hands in its shards, rank 0 receives the whole
+            weights, optimizer_state = gather_full_state(self.model.transformer, self.optimizer)
+        if not self.topology.is_main:  # rank 0 holds the whole state and writes it
             return None
+        if not self.sharded:
+            weights, optimizer_state = self._trainable_state(), self.optimizer.state_dict()
         c = self.config
         # Metrics reach the reporter before the checkpoint exists, so a crash between the two
         # cannot leave a checkpoint whose metrics were lost.
@@ -181,7 +206,7 @@ class Trainer:
             extra[ckpt.LORA] = lambda path: export_lora(self.model, c.lora, path, info)
         state = {"config": c.to_dict(), "early_stop": self.early_stop.state()}
         folder = ckpt.save_checkpoint(
-            self.checkpoints, self.step, self._trainable_state(), self.optimizer, self.scheduler, self.rng, state, extra
+            self.checkpoints, self.step, weights, optimizer_state, self.scheduler, self.rng, state, extra
         )
         ckpt.prune_checkpoints(self.checkpoints, c.keep_checkpoints)
         record = self._record(folder)
@@ -199,7 +224,9 @@ class Trainer:
         )
 
     def _resume(self, folder: Path) -> None:
-        weights, state = ckpt.load_checkpoint(folder, self.optimizer, self.scheduler, self.rng)
+        # Sharded, rank 0 alone reads the weights and optimizer state and sends the others theirs.
+        reads = not self.sharded or self.topology.is_main
+        weights, optimizer_state, state = ckpt.load_checkpoint(folder, self.scheduler, self.rng, tensors=reads)
         saved = state["config"]
         current = self.config.to_dict()
         changed = changed_settings(saved, current)
@@ -208,9 +235,13 @@ class Trainer:
                 f"cannot resume from {folder}: the config changed {', '.join(changed)}; "
                 "start a new run (or restore those settings) instead"
             )
-        if self.config.lora.enabled:
+        if self.sharded:
+            load_full_state(self.model.transformer, self.optimizer, weights, optimizer_state)
+        elif self.config.lora.enabled:
+            self.optimizer.load_state_dict(optimizer_state)
             load_lora_state(self.model, weights)
         else:
+            self.optimizer.load_state_dict(optimizer_state)
             self.model.transformer.load_state_dict(weights)
         self.early_stop.restore(state["early_stop"])
         self.step = state["step"]
@@ -291,9 +322,12 @@ class Trainer:
                     self.model, rollout, advantages, c.optimizer.micro_batch, self._autocast
                 )
             )
-            self.topology.average_gradients(self.params)
-            grad_norms.append(float(torch.nn.utils.clip_grad_norm_(self.params, c.optimizer.grad_clip)))
-            check_finite_update(self.step + 1, grad_norms[-1], stats.values)
+            if not self.sharded:  # FSDP's backward has averaged them already (reduce-scatter)
+                self.topology.average_gradients(self.params)
+            grad_norms.append(global_norm(torch.nn.utils.clip_grad_norm_(self.params, c.optimizer.grad_clip)))
+            # The statistics averaged over ranks (a NaN anywhere stays a NaN), so every rank
+            # stops together instead of one waiting forever for the others' next collective.
+            check_finite_update(self.step + 1, grad_norms[-1], self.topology.average_metrics(stats.values))
             self.optimizer.step()
         self.scheduler.step()
         trained = self._clock()

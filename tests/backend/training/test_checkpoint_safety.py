@@ -23,7 +23,7 @@ def _save(root, step, value=0.0):
     optimizer = torch.optim.AdamW([param])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 1.0)
     rng = ckpt.RngStates(random.Random(0), torch.Generator().manual_seed(0))
-    return ckpt.save_checkpoint(root, step, weights, optimizer, scheduler, rng, {"value": value})
+    return ckpt.save_checkpoint(root, step, weights, optimizer.state_dict(), scheduler, rng, {"value": value})
 
 
 def test_a_checkpoint_carries_a_manifest_that_verifies(tmp_path):

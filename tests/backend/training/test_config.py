@@ -35,6 +35,7 @@ def test_example_configs_load(path):
         ({"rewards": ["shapes_fidelity:x"]}, r"rewards\[0\]: bad reward weight"),
         ({"lora": {"enabled": "yes"}}, "lora.enabled must be true or false"),
         ({"reward_std_floor": -0.5}, r"reward_std_floor must be 0 \(plain z-scores\) or more"),
+        ({"distributed": {"fsdp": True}}, "distributed.fsdp shards a full fine-tune; set lora.enabled: false"),
     ],
 )
 def test_bad_values_name_the_field_and_the_fix(data, message):

@@ -5,21 +5,23 @@ mid-run fails the run with that rank named, after which resume finishes it."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from neighbor_grpo.backend.actions import RunRequest
 from neighbor_grpo.backend.actions import queue_run as queue_request
-from neighbor_grpo.backend.training.checkpoint import WEIGHTS
+from neighbor_grpo.backend.training.checkpoint import OPTIMIZER, WEIGHTS
 from neighbor_grpo.backend.worker import Worker
 from neighbor_grpo.storage.history import list_checkpoints, metric_series
 from neighbor_grpo.storage.registry import forget_registries
-from neighbor_grpo.storage.runs import get_run, resume_run
+from neighbor_grpo.storage.runs import cancel_run, get_run, resume_run
 
 pytestmark = pytest.mark.slow
 
@@ -110,3 +112,58 @@ def test_a_killed_rank_fails_the_run_naming_it_and_resume_finishes(home, model_d
     run = get_run(home, run_id)
     assert (run.status, run.progress_step) == ("finished", 16), run.error
     assert [step for step, _ in metric_series(home, run_id)["reward"]] == list(range(1, 17))
+
+
+def full_config(model_dir, name: str, fsdp: bool) -> dict:
+    """Full fine-tuning (every transformer weight trained), checkpointed every iteration."""
+    data = config(model_dir, name, 4, 1)
+    data.update(lora={"enabled": False}, distributed={"fsdp": fsdp}, keep_checkpoints=4)
+    data["optimizer"]["learning_rate"] = 1e-3
+    return data
+
+
+def test_fsdp_trains_what_one_process_trains_and_resumes_after_a_stop(home, model_dir):
+    one = queue_run(home, full_config(model_dir, "one", fsdp=False))
+    Worker(home, exit_when_idle=True, processes=1).serve(handle_signals=False)
+    sharded = queue_run(home, full_config(model_dir, "sharded", fsdp=True))
+    worker = Worker(home, exit_when_idle=True, processes=2)
+    serving = threading.Thread(target=worker.serve, kwargs={"handle_signals": False})
+    serving.start()
+    deadline = time.monotonic() + 120
+    while not list_checkpoints(home, sharded) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cancel_run(home, sharded)  # rank 0 sees it at the next iteration; every rank saves and stops
+    serving.join(timeout=120)
+    stopped = get_run(home, sharded)
+    assert stopped.status == "cancelled" and stopped.progress_step < 4, (stopped.status, stopped.error)
+    # Really 2 processes, each holding about half of the transformer.
+    held = re.findall(r"FSDP rank (\d): holds (\d+) of (\d+)", (stopped.folder / "ranks" / "torchrun.log").read_text())
+    assert sorted(rank for rank, _, _ in held) == ["0", "1"], held
+    assert all(int(local) <= int(total) * 0.55 for _, local, total in held), held
+    resume_run(home, sharded)
+    Worker(home, exit_when_idle=True, processes=2).serve(handle_signals=False)
+    assert get_run(home, sharded).status == "finished", get_run(home, sharded).error
+
+    # The same files, keys and values as the unsharded run's, at the first step and after the
+    # resume: the gathered weights and the optimizer state (Adam's moments, restored from the
+    # checkpoint on the resume, shape step 4's update).
+    for step in (1, 4):
+        single, double = weights(home, one, step), weights(home, sharded, step)
+        assert single.keys() == double.keys()
+        assert max((single[k] - double[k]).abs().max().item() for k in single) < 1e-5, step
+    moved = weights(home, one, 4)
+    start = load_file(model_dir / "model.safetensors")
+    assert max((moved[k] - start[f"transformer.{k}"]).abs().max().item() for k in moved) > 1e-3
+    single_opt, double_opt = optimizer_state(home, one, 4), optimizer_state(home, sharded, 4)
+    assert single_opt["param_groups"] == double_opt["param_groups"]
+    assert single_opt["state"].keys() == double_opt["state"].keys()
+    for index, moments in single_opt["state"].items():
+        assert float(double_opt["state"][index]["step"]) == float(moments["step"]) == 4.0
+        for name in ("exp_avg", "exp_avg_sq"):
+            assert torch.allclose(moments[name], double_opt["state"][index][name], rtol=1e-3, atol=1e-9), (index, name)
+    assert [step for step, _ in metric_series(home, sharded)["reward"]] == [1, 2, 3, 4]
+
+
+def optimizer_state(home, run_id: int, step: int) -> dict:
+    checkpoint = next(c for c in list_checkpoints(home, run_id) if c.step == step)
+    return torch.load(checkpoint.folder / OPTIMIZER, weights_only=True)

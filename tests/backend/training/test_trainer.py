@@ -179,6 +179,14 @@ def test_timings_wait_for_the_gpu(model_dir, tmp_path, monkeypatch):
     assert calls == [torch.device("cuda")]
 
 
+def test_fsdp_on_one_process_trains_unsharded_and_says_so(model_dir, tmp_path, capsys):
+    trainer = Trainer(small_config(model_dir, lora={"enabled": False}, distributed={"fsdp": True}), tmp_path, None)
+    trainer._setup()
+    assert not trainer.sharded
+    assert all(type(p) is torch.nn.Parameter for p in trainer.params)
+    assert "distributed.fsdp has no effect on one process" in capsys.readouterr().out
+
+
 def test_reward_health_shows_which_rewards_the_advantages_follow():
     advantages = torch.tensor([[-1.0, 0.0, 1.0], [1.0, -1.0, 0.0]])
     raw = {
