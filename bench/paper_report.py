@@ -32,20 +32,30 @@ def _time_to_target_lines(r: dict) -> list[str]:
         return [*lines, "Neither method's mean final held-out reward rose above the base model's: no target."]
     lines.append(f"Base {ttt['base']:.3f}, target **{ttt['target']:.3f}**.")
     lines.append("")
-    lines.append("| method | seeds that reached it | training seconds to reach it (mean [95 % CI]) |")
-    lines.append("|---|---|---|")
+    lines.append(
+        "| method | seeds that reached it | training seconds to reach it: mean | geometric mean [95 % CI, log scale] |"
+    )
+    lines.append("|---|---|---|---|")
     for method in METHOD_ORDER:
         t = ttt[method]
-        seconds = (
-            ci(t["seconds"], 0)
-            if t["reached"]
-            else f"not reached by every seed within {r['methods'][method]['train_seconds']:.0f} s"
-        )
+        if t["reached"]:
+            s = t["seconds"]
+            centre = s.get("geomean", s["mean"])
+            seconds = f"{s['mean']:.0f} | {centre:.0f} [{s['low']:.0f}, {s['high']:.0f}]"
+        else:
+            seconds = f"not reached by every seed within {r['methods'][method]['train_seconds']:.0f} s | –"
         lines.append(f"| {r['methods'][method]['label']} | {t['seeds_reached']} of {t['seeds']} | {seconds} |")
     if ttt["ratio_sde_over_neighbor"] is not None:
         lines.append(
             f"\nBoth reached it; the SDE baseline took {ttt['ratio_sde_over_neighbor']:.1f}× as long on average."
         )
+        ratio = ttt.get("ratio_sde_over_neighbor_ci")
+        if ratio:
+            verdict = "a clear difference" if ratio["clear"] else "the interval includes 1: not a clear difference"
+            lines.append(
+                f"Ratio of geometric means {ratio['ratio']:.1f}× [95 % CI {ratio['low']:.1f}, {ratio['high']:.1f}] "
+                f"(Welch on log seconds): {verdict}."
+            )
     return lines
 
 

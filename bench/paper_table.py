@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paper_report import write_report
 from paper_runs import base_config, evaluate_base, measure_cost, run_job
-from paper_stats import difference, interval, target_rule, time_to_target
+from paper_stats import difference, interval, ratio, target_rule, time_to_target
 
 METHODS = {"neighbor_grpo": "Neighbor GRPO", "sde_grpo": "SDE GRPO (DanceGRPO setting)"}
 FULL = {
@@ -182,6 +182,9 @@ def summarise_main(settings: dict, cost: dict, base: dict, runs: dict) -> dict:
     ttt["ratio_sde_over_neighbor"] = (
         ttt["sde_grpo"]["seconds_mean"] / ttt["neighbor_grpo"]["seconds_mean"] if len(both) == 2 else None
     )
+    ttt["ratio_sde_over_neighbor_ci"] = (
+        ratio(ttt["sde_grpo"]["seconds_per_seed"], ttt["neighbor_grpo"]["seconds_per_seed"]) if len(both) == 2 else None
+    )
     values = {
         m: [runs[f"main/{m}/{methods[m]['learning_rate']:g}/{s}"]["final"] for s in settings["seeds"]] for m in METHODS
     }
@@ -240,6 +243,19 @@ def summarise_ablations(settings: dict, main: dict, runs: dict, iterations: int)
     return out
 
 
+def resummarise(results: dict) -> dict:
+    """The summaries again from the stored runs (after a change to the statistics): no run is
+    repeated, and every figure still comes from the same measured curves."""
+    settings, runs = results["settings"], results["runs"]
+    main_summary = summarise_main(settings, results["cost"], results["base"], runs)
+    iterations = main_summary["methods"]["neighbor_grpo"]["curve"][settings["evaluations"] // 2 - 1]["iteration"]
+    return {
+        **results,
+        **main_summary,
+        "ablations": summarise_ablations(settings, main_summary, runs, iterations),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, required=True)
@@ -253,8 +269,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.report_only:
-        written = write_report(json.loads(args.json.read_text(encoding="utf-8")), args.docs, args.plots)
-        print(f"wrote {', '.join(written)}")
+        results = resummarise(json.loads(args.json.read_text(encoding="utf-8")))
+        args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+        written = write_report(results, args.docs, args.plots)
+        print(f"wrote {args.json}, {', '.join(written)}")
         return
     settings = dict(QUICK if args.quick else FULL)
     if args.budget:

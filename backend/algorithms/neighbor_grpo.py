@@ -72,11 +72,28 @@ def surrogate_log_policy(
 
 
 def leaping_anchor(
-    model: FlowModel, x: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor, cond: Conditioning
+    x: torch.Tensor, velocity: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor
 ) -> torch.Tensor:
-    """Eq. 8's train solver: one Euler step of the current model from the anchor's state."""
-    velocity = model.velocity(x, sigma, cond)
+    """Eq. 8's train solver: one Euler step of the current model's `velocity` from the anchor's state."""
     return x + (sigma_next - sigma).view(-1, *([1] * (x.ndim - 1))).to(x.dtype) * velocity
+
+
+@contextlib.contextmanager
+def base_model(model: FlowModel):
+    """The model with its trained LoRA switched off (the base the run started from)."""
+    model.transformer.disable_adapters()
+    try:
+        yield model
+    finally:
+        model.transformer.enable_adapters()
+
+
+def velocity_pull(velocity: torch.Tensor, base_velocity: torch.Tensor) -> torch.Tensor:
+    """[ours] mean‖v_θ − v_base‖² per row: for Gaussian policies of equal variance, the KL to the
+    base model that Flow-GRPO penalises is this distance times a constant, so β·it is that penalty
+    for a deterministic sampler. It holds what no reward looks at (a flat background) at the base,
+    against the drift of updates whose direction the rewards do not set (docs/tiny_demo.md)."""
+    return (velocity.float() - base_velocity.float()).pow(2).flatten(1).mean(1)
 
 
 @dataclass
@@ -210,8 +227,10 @@ class NeighborGRPO:
             # candidates[n, i] = x^(i)_{t_{j+1}} of the anchor's own group
             members = groups[:, None] * self.group_size + torch.arange(self.group_size, device=model.device)
             candidates = rollout.trajectory[(steps + 1)[:, None], members]
+            cond = rollout.cond.select(rows)
             with autocast():
-                anchor = leaping_anchor(model, x, sigmas[steps], sigmas[steps + 1], rollout.cond.select(rows))
+                velocity = model.velocity(x, sigmas[steps], cond)
+            anchor = leaping_anchor(x, velocity, sigmas[steps], sigmas[steps + 1])
             log_probs = surrogate_log_policy(anchor.float(), candidates.float(), s.tau, s.distance)
             old = torch.stack(
                 [self._old_log_probs.setdefault(key, lp.detach()) for key, lp in zip(chunk, log_probs, strict=True)]
@@ -220,6 +239,12 @@ class NeighborGRPO:
                 log_probs, old, advantages[groups].to(log_probs), s.clip_epsilon
             )
             loss = -objective.sum() / total
+            if s.kl_beta > 0:
+                with torch.no_grad(), base_model(model), autocast():
+                    base_velocity = model.velocity(x, sigmas[steps], cond)
+                pull = velocity_pull(velocity, base_velocity)
+                loss = loss + s.kl_beta * pull.sum() / total
+                stats.add(velocity_kl=pull.sum().item() / total)
             loss.backward()
             stats.add(
                 loss=loss.item(),

@@ -42,6 +42,10 @@ class NeighborSettings:
     inner_steps: int = 1  # optimizer steps per rollout batch [ours]
     quasi_norm_p: float = 0.8  # Eq. 11 [paper]
     rescale_sqrt_g: bool = True  # multiply Eq. 11 by √G so p = 2 equals standard GRPO [ours]
+    # [ours, not in the paper] β of a pull toward the base model's velocity at every trained
+    # anchor, β·mean‖v_θ − v_base‖²: the deterministic form of Flow-GRPO's KL penalty. 0 = off
+    # (the paper). LoRA runs only: the base is the model with its adapter switched off.
+    kl_beta: float = 0.0
 
 
 @dataclass
@@ -191,6 +195,11 @@ class TrainConfig:
         _require(n.clip_epsilon > 0, "neighbor.clip_epsilon", "must be positive")
         _require(n.inner_steps >= 1, "neighbor.inner_steps", "must be at least 1")
         _require(n.quasi_norm_p > 0, "neighbor.quasi_norm_p", "must be positive")
+        _require(
+            n.kl_beta == 0 or self.lora.enabled,
+            "neighbor.kl_beta",
+            "needs LoRA training (the base velocity is the model with its LoRA off); set it to 0 for full fine-tuning",
+        )
         s = self.sde
         _require(s.steps >= 2, "sde.steps", "must be at least 2")
         _require(0.0 < s.train_fraction <= 1.0, "sde.train_fraction", "must be in (0, 1]")

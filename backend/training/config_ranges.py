@@ -57,6 +57,7 @@ RANGES: dict[str, Range] = {
     "neighbor.clip_epsilon": Range(0, 1, True, hint="GRPO ratio clip, e.g. 1e-4 or 0.2"),
     "neighbor.inner_steps": Range(1, 100),
     "neighbor.quasi_norm_p": Range(0, 100, True, hint="Eq. 11 exponent; the paper uses 0.8"),
+    "neighbor.kl_beta": Range(0, 1e6, hint="pull toward the base velocity; 0 (the paper) turns it off"),
     "sde.steps": Range(2, 1000),
     "sde.train_fraction": Range(0, 1, True, hint="fraction of the steps trained per sample; DanceGRPO uses 0.6"),
     "sde.eta": Range(0, 10, True, hint="SDE noise level; DanceGRPO uses 0.3"),

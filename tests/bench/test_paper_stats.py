@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from paper_stats import difference, first_crossing, interval, target_rule, time_to_target
+from paper_stats import difference, first_crossing, interval, positive_interval, ratio, target_rule, time_to_target
 
 
 def test_interval_is_the_student_t_95_percent_interval():
@@ -42,3 +42,17 @@ def test_a_method_is_reached_only_when_every_seed_reaches_the_target():
 def test_difference_says_when_its_interval_excludes_zero():
     assert difference([1.0, 1.1, 0.9], [0.0, 0.1, -0.1])["clear"]
     assert not difference([1.0, 2.0, 0.0], [0.9, 1.9, 0.1])["clear"]
+
+
+def test_time_intervals_stay_positive_and_follow_the_skew():
+    # Three seeds' times like the 2026-11-30 SDE run: a symmetric t interval reached below zero.
+    summary = positive_interval([62.3, 13.8, 43.9])
+    assert 0 < summary["low"] < summary["geomean"] < summary["high"]
+    assert summary["mean"] == pytest.approx((62.3 + 13.8 + 43.9) / 3)
+    assert interval([62.3, 13.8, 43.9])["low"] < 0
+
+
+def test_a_time_ratio_is_clear_only_when_its_interval_excludes_one():
+    assert ratio([20.0, 21.0, 19.0], [10.0, 10.5, 9.5])["clear"]
+    fuzzy = ratio([62.3, 13.8, 43.9], [15.1, 10.8, 8.2])
+    assert fuzzy["low"] < 1 < fuzzy["high"] and not fuzzy["clear"]

@@ -128,3 +128,73 @@ def test_rollouts_are_deterministic_given_the_seed(toy_model):
 
     assert torch.equal(run(5), run(5))
     assert not torch.equal(run(5), run(6))
+
+
+def _drifted_lora_model(model_dir):
+    """The tiny model with a LoRA whose B is random: its velocity has drifted from the base."""
+    from neighbor_grpo.backend.models.registry import load_model
+    from neighbor_grpo.backend.training.config import LoraSettings
+    from neighbor_grpo.backend.training.lora import add_lora
+
+    torch.manual_seed(0)
+    model = load_model(f"tiny:{model_dir}").eval()
+    params = add_lora(model, LoraSettings(rank=4, alpha=4))
+    with torch.no_grad():
+        for name, param in model.transformer.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.05)
+    return model, params
+
+
+def _pull_step(model, params, kl_beta: float, steps: int = 1) -> list[float]:
+    """Train on a rollout whose advantages are all zero: only the velocity pull can move the LoRA."""
+    settings = NeighborSettings(solver="euler", steps=4, anchors=3, trained_steps=2, kl_beta=kl_beta)
+    algorithm = NeighborGRPO(settings, group_size=4, shift=1.0)
+    cond = model.encode_prompts(["a red circle on a blue background, top left"] * 2)
+    gen = torch.Generator().manual_seed(0)
+    rollout = algorithm.rollout(model, cond, torch.randn(model.noise_shape(2), generator=gen), gen)
+    optimizer = torch.optim.Adam(params, lr=0.01)
+    pulls = []
+    for _ in range(steps):
+        algorithm.plan(rollout, random.Random(0))
+        optimizer.zero_grad()
+        stats = algorithm.accumulate_gradients(model, rollout, torch.zeros(2, 4), 64, contextlib.nullcontext)
+        pulls.append(stats.values.get("velocity_kl", 0.0))
+        optimizer.step()
+    return pulls
+
+
+def test_velocity_pull_draws_a_drifted_lora_back_to_the_base_model(model_dir):
+    model, params = _drifted_lora_model(model_dir)
+    pulls = _pull_step(model, params, kl_beta=1.0, steps=4)
+    assert pulls[0] > 0
+    assert pulls[-1] < 0.8 * pulls[0]  # each step moves the trained velocity toward the base one
+
+
+def test_without_velocity_pull_zero_advantages_leave_the_lora_alone(model_dir):
+    model, params = _drifted_lora_model(model_dir)
+    before = [p.detach().clone() for p in params]
+    assert _pull_step(model, params, kl_beta=0.0) == [0.0]
+    assert all(torch.equal(a, b) for a, b in zip(before, params, strict=True))
+
+
+def test_base_model_switches_the_lora_off_and_back_on(model_dir):
+    from neighbor_grpo.backend.algorithms.neighbor_grpo import base_model
+
+    model, _ = _drifted_lora_model(model_dir)
+    cond = model.encode_prompts(["a green square on a white background, bottom right"])
+    x, sigma = torch.randn(model.noise_shape(1), generator=torch.Generator().manual_seed(1)), torch.tensor([0.7])
+    with torch.no_grad():
+        trained = model.velocity(x, sigma, cond)
+        with base_model(model):
+            base = model.velocity(x, sigma, cond)
+        again = model.velocity(x, sigma, cond)
+    assert not torch.allclose(trained, base, atol=1e-4)
+    assert torch.equal(trained, again)
+
+
+def test_velocity_pull_needs_a_lora():
+    from neighbor_grpo.backend.training.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match=r"neighbor\.kl_beta needs LoRA training"):
+        TrainConfig.from_dict({"lora": {"enabled": False}, "neighbor": {"kl_beta": 0.1}})
