@@ -81,7 +81,7 @@ def measure(args: argparse.Namespace) -> None:
             "s_per_iter": per_iter,
             "images_per_s": images / per_iter,
             "images_per_iter": images,
-            "trained": "full, FSDP" if args.fsdp else ("LoRA" if config.lora.enabled else "full"),
+            "trained": "full, FSDP" if trainer.sharded else ("LoRA" if config.lora.enabled else "full"),
             "rank0_bytes": held,
         }
         Path(args.result).write_text(json.dumps(result), encoding="utf-8")

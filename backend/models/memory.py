@@ -111,8 +111,9 @@ def _numel(shape: tuple[int, ...]) -> int:
     return count
 
 
-def estimate(config, shape: ModelShape, budget: float | None = None) -> MemoryEstimate:
-    """Peak bytes of one training run (`config`: a TrainConfig) on one GPU."""
+def estimate(config, shape: ModelShape, budget: float | None = None, processes: int = 1) -> MemoryEstimate:
+    """Peak bytes of one training run (`config`: a TrainConfig) on one GPU, of `processes` (one
+    per GPU) that share it: they shard a full fine-tune's state under distributed.fsdp."""
     resolution = config.resolution or 1024
     bf16 = config.optimizer.mixed_precision == "bf16"
     quantize = config.lora.quantize_base
@@ -130,6 +131,12 @@ def estimate(config, shape: ModelShape, budget: float | None = None) -> MemoryEs
         parts["transformer weights (frozen)"] = shape.transformer_params * base_bytes
         trainable = shape.lora_params_per_rank * config.lora.rank
         parts["LoRA + gradients + AdamW"] = trainable * _TRAINED_BYTES
+    elif config.distributed.fsdp and processes > 1:
+        # Each GPU keeps its shard, plus one block gathered whole while it runs (and the next one
+        # prefetched): two blocks' weights and gradients in fp32.
+        shard = shape.transformer_params * _TRAINED_BYTES / processes
+        gathered = 2 * 8 * shape.transformer_params / max(1, shape.blocks)
+        parts[f"transformer + gradients + AdamW (fp32), sharded over {processes} GPUs"] = shard + gathered
     else:
         parts["transformer + gradients + AdamW (fp32)"] = shape.transformer_params * _TRAINED_BYTES
     encoder = max(shape.encoder_params.values(), default=0) * (2.0 if bf16 else 4.0)
@@ -162,6 +169,8 @@ def _suggestions(config, phase: str) -> list[str]:
         out.append(f"optimizer.micro_batch: {max(1, config.optimizer.micro_batch // 4)}")
     if not config.lora.enabled:
         out.append("lora.enabled: true (full fine-tuning needs 16 bytes per parameter)")
+        if not config.distributed.fsdp:
+            out.append("distributed.fsdp: true on several GPUs (each keeps 1/N of those 16 bytes)")
     elif config.lora.quantize_base != "nf4":
         out.append(f"lora.quantize_base: {'int8' if config.lora.quantize_base == 'none' else 'nf4'}")
     if phase == "rollout":
@@ -174,7 +183,9 @@ def _suggestions(config, phase: str) -> list[str]:
 def plan_memory(config, budget_gb: float | None = None, device: str | None = None) -> MemoryEstimate | None:
     """The dashboard's and CLI's entry point: an estimate for a real-model config (None for the
     embedded tiny model, which needs no planning). The budget is `budget_gb`, else the total memory
-    of `device` when it is a CUDA device."""
+    of `device` when it is a CUDA device. A sharded full fine-tune (distributed.fsdp) counts on
+    the processes of the launcher it runs under (WORLD_SIZE), else on every GPU of this machine,
+    which a worker started with --nproc-per-node normally uses."""
     from .registry import is_registered
 
     if is_registered(config.model):
@@ -188,7 +199,16 @@ def plan_memory(config, budget_gb: float | None = None, device: str | None = Non
             # The card's total, not what is free now: a worker frees ComfyUI's models and waits
             # for other runs before it trains, so what matters is whether the run fits at all.
             budget = float(torch.cuda.mem_get_info(torch.device(device))[1])
-    return estimate(config, model_shape(config.model), budget)
+    return estimate(config, model_shape(config.model), budget, _processes())
+
+
+def _processes() -> int:
+    import os
+
+    import torch
+
+    world = int(os.environ.get("WORLD_SIZE", "0"))
+    return world or max(1, torch.cuda.device_count() if torch.cuda.is_available() else 1)
 
 
 def _default_device() -> str:

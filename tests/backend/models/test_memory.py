@@ -40,6 +40,22 @@ def test_flux_dev_in_bf16_does_not_fit_24_gb_but_the_memory_options_do():
     assert lean.peak < plain.peak
 
 
+def test_a_full_fine_tune_fits_eight_gpus_only_when_fsdp_shards_it():
+    shape = flux_dev_shape()  # 11.9 B parameters × 16 bytes = 190 GB of trained state
+    config = flux_config(gradient_checkpointing=True)
+    config.lora.enabled = False
+    whole = estimate(config, shape, budget=80 * GB, processes=8)
+    assert (
+        not whole.fits
+        and "distributed.fsdp: true on several GPUs (each keeps 1/N of those 16 bytes)" in whole.suggestions
+    )
+    config.distributed.fsdp = True
+    sharded = estimate(config, shape, budget=80 * GB, processes=8)
+    assert sharded.fits, sharded.summary()
+    assert "sharded over 8 GPUs" in sharded.summary()
+    assert not estimate(config, shape, budget=80 * GB, processes=1).fits  # one GPU holds it all
+
+
 def test_queueing_refuses_a_run_that_cannot_fit_and_says_what_to_change(sd3_layouts, tmp_path):
     from neighbor_grpo.backend.actions import ActionError, RunRequest, validate_run
 
