@@ -111,6 +111,11 @@ def gather_full_state(transformer: nn.Module, optimizer: torch.optim.Optimizer) 
     """(weights by name, optimizer state in `optimizer.state_dict()`'s format) on rank 0, in host
     memory; empty dicts on the other ranks. A collective: every rank must call it."""
     weights = get_model_state_dict(transformer, options=_GATHER)
+    if not optimizer.state:
+        # Before the first step there is nothing to gather (the ranks step together, so all take
+        # this branch), and torch.distributed.checkpoint would first "initialise" the state with a
+        # zero-gradient step that Adam then counts as one.
+        return weights, (optimizer.state_dict() if dist.get_rank() == 0 else {})
     gathered = get_optimizer_state_dict(transformer, optimizer, options=_GATHER)
     if not gathered:
         return weights, {}
@@ -129,9 +134,16 @@ def load_full_state(
     rank 0 read; the other ranks pass empty dicts and receive their shards. A collective."""
     if dist.get_rank() != 0:
         weights, optimizer_state = {}, {}
-    else:
-        optimizer_state = _named(optimizer_state, _parameter_names(transformer, optimizer))
     set_model_state_dict(transformer, weights, options=_SCATTER)
+    # A checkpoint from before the first step holds hyper-parameters only: every rank loads them
+    # as they are (torch.distributed.checkpoint would make up a first step, see above).
+    stateless = [optimizer_state if dist.get_rank() == 0 and not optimizer_state["state"] else None]
+    dist.broadcast_object_list(stateless, src=0)
+    if stateless[0] is not None:
+        optimizer.load_state_dict(stateless[0])
+        return
+    if dist.get_rank() == 0:
+        optimizer_state = _named(optimizer_state, _parameter_names(transformer, optimizer))
     tuples = [{key for key, value in group.items() if isinstance(value, tuple)} for group in optimizer.param_groups]
     set_optimizer_state_dict(transformer, optimizer, optimizer_state, options=_SCATTER)
     # It hands tuples back as lists (AdamW's betas); restore them, so that the next checkpoint's
