@@ -1,5 +1,8 @@
 """Run detail: live curves (every reward, the gold metric, loss, clip fraction, flat-group
-fraction, s/iter), evaluation images with each prompt's group side by side, config and error."""
+fraction, s/iter), evaluation images with each prompt's group side by side, config and error.
+
+While the run is live a timer ticks; each tick sends only what moved since the page last looked
+(see `update`), and the gallery follows the newest step until the person picks another."""
 
 from __future__ import annotations
 
@@ -69,8 +72,81 @@ def gallery_html(gallery: actions.Gallery) -> str:
     return f"<div class='ngrpo-gallery' data-step='{gallery.step}'>{''.join(rows)}</div>"
 
 
+def update(home, run_id, step=None, follow=True, seen=None, full=True) -> tuple:
+    """Updates for OUTPUTS (in order) showing run `run_id`; `seen` is what the page already shows
+    ({"run": id, "pulse": RunPulse}, kept in a gr.State). With `full` (opening a run, Refresh)
+    everything is sent; on a timer tick (`full=False`) only the parts whose pulse moved, and
+    gr.skip() for the rest: an unchanged tick costs one cheap pulse read. The gallery follows the
+    newest evaluation step only while `follow` is on (a person who picked an older step keeps it);
+    opening another run turns following back on."""
+    if run_id is None:
+        empty = [pd.DataFrame(columns=["step", "value", "metric"])] * len(PLOTS)
+        return ("No runs yet: launch one in the New run tab.", gr.Textbox(visible=False), *empty,
+                gr.Dropdown(choices=[], value=None), True, "", "", gr.Timer(active=False), None)  # fmt: skip
+    pulse = actions.run_pulse(home, run_id)
+    new_run = not seen or seen["run"] != pulse.id
+    before = None if new_run else seen["pulse"]
+    if not (full or new_run) and pulse == before:
+        return (gr.skip(),) * len(OUTPUTS)
+    fresh = full or new_run
+
+    def moved(*parts: str) -> bool:
+        return fresh or any(getattr(before, part) != getattr(pulse, part) for part in parts)
+
+    detail = actions.show_run(home, pulse.id)  # the header: status, progress, latest metrics, ETA
+    info = detail.info
+    error = gr.skip()
+    if moved("status", "error"):
+        text = actions.run_error(home, pulse.id) if info.status in ("failed", "interrupted") else None
+        error = gr.Textbox(value=text or "", visible=bool(text))
+    plots = [gr.skip()] * len(PLOTS)
+    if moved("metrics"):
+        plots = frames(actions.run_curves(home, pulse.id, max_points=MAX_POINTS))
+    steps, gallery = gr.skip(), gr.skip()
+    following = True if new_run else follow
+    if moved("samples"):
+        images = None
+        if not following and step is not None:
+            try:
+                images = actions.run_gallery(home, pulse.id, step)
+            except actions.ActionError:  # the picked step is gone (the run rewound past it)
+                following = True
+        if images is None:
+            images = actions.run_gallery(home, pulse.id)
+        if following or full:
+            steps, gallery = gr.Dropdown(choices=images.steps, value=images.step), gallery_html(images)
+        else:  # new steps to pick from; the step this person picked stays on screen
+            steps = gr.Dropdown(choices=images.steps)
+    return (
+        header(info, detail), error, *plots, steps, True if following != follow or new_run else gr.skip(), gallery,
+        json.dumps(info.config, indent=2) if fresh else gr.skip(),
+        gr.Timer(active=pulse.active) if moved("status") else gr.skip(), {"run": pulse.id, "pulse": pulse},
+    )  # fmt: skip
+
+
+def pick_step(home, run_id, picked) -> tuple[str, bool]:
+    """A person picked an evaluation step: its gallery, and whether to keep following (only when
+    the pick is the newest step, which is what following would show anyway)."""
+    images = actions.run_gallery(home, run_id, picked)
+    return gallery_html(images), bool(images.steps) and images.step == images.steps[-1]
+
+
+def follow_newest(home, run_id, following) -> tuple:
+    """The follow box was ticked again: jump to the newest step (unticked: leave the gallery)."""
+    if not following or run_id is None:
+        return gr.skip(), gr.skip()
+    images = actions.run_gallery(home, run_id)
+    return gr.Dropdown(choices=images.steps, value=images.step), gallery_html(images)
+
+
+# What `update` returns, in order (build() wires the components in this order).
+OUTPUTS = ("head", "error", *(f"plot{i}" for i in range(len(PLOTS))), "step", "follow", "gallery", "config", "timer",
+           "seen")  # fmt: skip
+
+
 def build(ctx: Context) -> dict[str, Any]:
     timer = gr.Timer(POLL_S, active=False)
+    seen = gr.State(None)  # {"run": id, "pulse": RunPulse}: what this page shows, so ticks send only news
     with gr.Row():
         run = gr.Dropdown(label="Run", elem_id="detail.run", allow_custom_value=True, scale=4)
         refresh = gr.Button("Refresh", size="sm", elem_id="detail.refresh", scale=0, min_width=100)
@@ -89,6 +165,10 @@ def build(ctx: Context) -> dict[str, Any]:
                 )  # fmt: skip
     with gr.Row():
         step = gr.Dropdown(label="Evaluation step", elem_id="detail.step", scale=1)
+        follow = gr.Checkbox(
+            True, label="Follow the newest step", elem_id="detail.follow", scale=1,
+            info="While the run is live, show each new evaluation step; picking an older step turns this off.",
+        )  # fmt: skip
         gr.Markdown(
             "Each row is one held-out prompt on different seeds: collapsed diversity or reward hacking shows at a glance."
         )
@@ -97,32 +177,33 @@ def build(ctx: Context) -> dict[str, Any]:
         config = gr.Code(language="json", elem_id="detail.config")
 
     @shown
-    def show(run_id, wanted_step=None):
-        if run_id is None:
-            empty = [pd.DataFrame(columns=["step", "value", "metric"])] * len(plots)
-            return ("No runs yet: launch one in the New run tab.", gr.Textbox(visible=False), *empty,
-                    gr.Dropdown(choices=[], value=None), "", "", gr.Timer(active=False))  # fmt: skip
-        detail = actions.show_run(ctx.home, run_id)
-        info = detail.info
-        curves = actions.run_curves(ctx.home, run_id, max_points=MAX_POINTS)
-        images = actions.run_gallery(ctx.home, run_id, wanted_step if wanted_step is not None else None)
-        text = actions.run_error(ctx.home, run_id) if info.status in ("failed", "interrupted") else None
-        steps = gr.Dropdown(choices=images.steps, value=images.step)
-        return (
-            header(info, detail), gr.Textbox(value=text or "", visible=bool(text)), *frames(curves), steps,
-            gallery_html(images), json.dumps(info.config, indent=2), gr.Timer(active=info.status in ("queued", "running")),
-        )  # fmt: skip
+    def show(run_id, picked=None, following=True, shown_before=None):
+        return update(ctx.home, run_id, picked, following, shown_before, full=True)
 
-    outputs = [head, error, *plots, step, gallery, config, timer]
+    @shown
+    def detail_tick(run_id, picked, following, shown_before):
+        return update(ctx.home, run_id, picked, following, shown_before, full=False)
+
+    @shown
+    def pick(run_id, picked):
+        return pick_step(ctx.home, run_id, picked)
+
+    @shown
+    def refollow(run_id, following):
+        return follow_newest(ctx.home, run_id, following)
+
+    outputs = [head, error, *plots, step, follow, gallery, config, timer, seen]
+    inputs = [run, step, follow, seen]
     read = {"concurrency_limit": None, "show_progress": "hidden"}
-    run.change(show, run, outputs, **read)
-    refresh.click(show, run, outputs, **read)
-    timer.tick(show, run, outputs, **read)  # live runs follow their newest evaluation step
-    step.input(
-        shown(lambda run_id, s: gallery_html(actions.run_gallery(ctx.home, run_id, s))), [run, step], gallery, **read
-    )
+    run.change(show, inputs, outputs, **read)
+    refresh.click(show, inputs, outputs, **read)
+    # Ticks skip the queue: the browser sends one plain POST instead of joining the queue and
+    # holding an event stream open, which is most of an unchanged tick's cost.
+    timer.tick(detail_tick, inputs, outputs, queue=False, **read)
+    step.input(pick, [run, step], [gallery, follow], **read)
+    follow.input(refollow, [run, follow], [step, gallery], **read)
 
     def picker(wanted=None):
         return run_picker_update(ctx.home, wanted)
 
-    return {"run": run, "picker": picker, "show": show, "outputs": outputs}
+    return {"run": run, "picker": picker, "show": show, "tick": detail_tick, "outputs": outputs}

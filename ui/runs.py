@@ -30,6 +30,9 @@ def fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+LIMIT = 200  # the newest runs the table lists
+
+
 def table(home) -> pd.DataFrame:
     rows = [
         [
@@ -37,9 +40,19 @@ def table(home) -> pd.DataFrame:
             duration(row.eta_s), fmt(row.best_reward), fmt(row.gold), row.model, row.algorithm,
             when(row.created_at), row.note,
         ]
-        for row in actions.list_runs(home)
+        for row in actions.list_runs(home, limit=LIMIT)
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def reload(home, before=None) -> tuple:
+    """(table, live note, timer, pulse): everything, or with `before` (the pulse of what the page
+    shows) gr.skip() for all of it when no listed run moved, so an idle tick costs one cheap read."""
+    pulse = actions.runs_pulse(home, limit=LIMIT)  # read first: the rows below are never older
+    if before is not None and pulse == before:
+        return (gr.skip(),) * 4
+    note = f"⟳ live: refreshing every {POLL_S:g} s while a run is queued or running" if pulse.active else ""
+    return table(home), note, gr.Timer(active=pulse.active), pulse
 
 
 def build(ctx: Context) -> dict[str, Any]:
@@ -65,11 +78,13 @@ def build(ctx: Context) -> dict[str, Any]:
         keep = gr.Button("Keep it", elem_id="runs.keep", size="sm")
     message = gr.Markdown(elem_id="runs.message")
 
+    @shown
     def refreshed():
-        rows = table(ctx.home)
-        active = actions.any_active(ctx.home)
-        note = f"⟳ live: refreshing every {POLL_S:g} s while a run is queued or running" if active else ""
-        return rows, note, gr.Timer(active=active)
+        return reload(ctx.home)
+
+    @shown
+    def runs_tick(before):
+        return reload(ctx.home, before)
 
     def select(data: pd.DataFrame, event: gr.SelectData):
         run_id = int(event.row_value[0])
@@ -106,9 +121,10 @@ def build(ctx: Context) -> dict[str, Any]:
         info = actions.delete_run(ctx.home, need(run_id))
         return gr.Row(visible=False), f"Deleted run {info.id} ({escape(info.name)})", None
 
-    outputs = [runs_table, live, timer]
+    seen = gr.State(None)  # the RunsPulse of the rows on screen: a tick reloads only when it moved
+    outputs = [runs_table, live, timer, seen]
     read = {"concurrency_limit": None, "show_progress": "hidden"}
-    timer.tick(refreshed, None, outputs, **read)
+    timer.tick(runs_tick, seen, outputs, queue=False, **read)  # a plain POST per tick (see run_detail.py)
     refresh.click(refreshed, None, outputs, **read)
     runs_table.select(select, runs_table, [selected, picked], **read)
     for button, handler in ((cancel, do_cancel), (resume, do_resume)):

@@ -34,6 +34,9 @@ Watching and controlling (runs.py)
     list_runs(home, status=None, limit=200) -> [RunRow(id, name, status, model, algorithm, step,
         total, eta_s, best_reward, gold, created_at, note)]   newest first; dead workers settled
     any_active(home) -> bool                     poll only while this holds
+    run_pulse(home, run) -> RunPulse(id, status, progress_step, progress_total, cancel_requested,
+        error, metrics=(rows, newest step), samples=(rows, newest step))   cheap: reload only on change
+    runs_pulse(home, limit=200) -> RunsPulse(rows, active_metrics, active_runs; .active)   same, for the table
     get_run(home, run) -> RunInfo;  show_run(home, run) -> RunDetail(info, latest_metrics, checkpoints)
     cancel_run / delete_run / request_checkpoint / request_samples (home, run) -> RunInfo
     resume_run(home, run, start_worker=True) -> (RunInfo, worker pid | None)
@@ -85,7 +88,9 @@ _WHERE = {
     "RewardInfo": ".catalog",
     "RunDetail": ".runs",
     "RunRequest": ".launch",
+    "RunPulse": ".runs",
     "RunRow": ".runs",
+    "RunsPulse": ".runs",
     "SampleGroup": ".history",
     "SampleImage": ".history",
     "ScoreRequest": ".scoring",
@@ -119,6 +124,8 @@ _WHERE = {
     "run_error": ".history",
     "run_gallery": ".history",
     "run_infos": ".runs",
+    "run_pulse": ".runs",
+    "runs_pulse": ".runs",
     "save_prompts": ".prompts",
     "score_images": ".scoring",
     "show_run": ".runs",
@@ -142,11 +149,11 @@ def __dir__() -> list[str]:
 __all__ = [
     "ActionError", "CompareColumn", "CompareImage", "CompareRequest", "CompareResult", "Estimate",
     "ExportRequest", "ExportResult", "Gallery", "ImageScore", "LoraFile", "ModelInfo", "Preset",
-    "PromptSetInfo", "QueuedRun", "RewardInfo", "RunDetail", "RunRequest", "RunRow", "SampleGroup",
+    "PromptSetInfo", "QueuedRun", "RewardInfo", "RunDetail", "RunPulse", "RunRequest", "RunRow", "RunsPulse", "SampleGroup",
     "SampleImage", "ScoreRequest", "ScoreResult", "ValidRun", "any_active", "cancel_run",
     "comfy_loras_folder", "compare", "delete_run", "ensure_worker_alive", "estimate_iteration_time", "estimate_memory",
     "export_lora", "get_run", "list_loras", "list_models", "list_presets", "list_prompt_sets",
     "list_rewards", "list_runs", "load_preset", "parse_prompt_file", "queue_run", "request_checkpoint",
-    "request_samples", "resume_run", "run_config", "run_curves", "run_error", "run_gallery", "run_infos",
+    "request_samples", "resume_run", "run_config", "run_curves", "run_error", "run_gallery", "run_infos", "run_pulse", "runs_pulse",
     "save_prompts", "score_images", "show_run", "validate_run",
 ]  # fmt: skip

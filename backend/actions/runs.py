@@ -7,7 +7,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from ...storage import history, runs
+from ...storage import history, pulse, runs
+from ...storage.pulse import RunPulse, RunsPulse
 from ...storage.runs import RunInfo
 from ...storage.workers import ensure_worker
 from .errors import action
@@ -74,6 +75,19 @@ def run_infos(home: Home = None, status: str | None = None) -> list[RunInfo]:
 def any_active(home: Home = None) -> bool:
     """Whether a run is queued or running (front ends poll only while this holds)."""
     return any(runs.list_runs(home, status=status, limit=1) for status in ACTIVE)
+
+
+@action
+def run_pulse(home: Home, run: RunRef) -> RunPulse:
+    """A cheap read of what moves while `run` trains (status, progress, metric and image rows):
+    a polling page compares it with the last one it saw and reloads only what changed."""
+    return pulse.run_pulse(home, run)
+
+
+@action
+def runs_pulse(home: Home = None, limit: int | None = 200) -> RunsPulse:
+    """The same for the Runs table (the newest `limit` runs, as `list_runs` lists them)."""
+    return pulse.runs_pulse(home, limit)
 
 
 @dataclass(frozen=True)

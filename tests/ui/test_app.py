@@ -17,7 +17,17 @@ from neighbor_grpo.storage.registry import forget_registries
 from neighbor_grpo.ui import common, compare, new_run, run_detail
 
 DESTRUCTIVE = {"do_launch", "do_cancel", "do_resume", "ask_delete", "do_delete", "run_compare", "copy_into"}
-READ_ONLY = {"refreshed", "show", "describe_prompts", "describe_estimate", "choose_run"}
+READ_ONLY = {
+    "refreshed",
+    "runs_tick",
+    "show",
+    "detail_tick",
+    "pick",
+    "refollow",
+    "describe_prompts",
+    "describe_estimate",
+    "choose_run",
+}
 
 
 def test_importing_the_app_builds_nothing_and_loads_no_gradio():

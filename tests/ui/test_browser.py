@@ -38,6 +38,17 @@ def test_launch_watch_inspect_compare_and_download(page, dashboard, shots, tmp_p
     page.screenshot(path=shots / "new_run.png", full_page=True)
     page.locator(by_id("new.launch")).click()
     page.locator(by_id("new.status")).get_by_text("Queued run").wait_for()
+    # A second page watches the run's detail while it trains: only its timer's ticks (which send
+    # just what changed) can bring it the final status, curves and images.
+    watcher = page.context.new_page()
+    ticks: list[str] = []
+    # queue=False events are one plain POST to /run/predict (queued ones join the queue instead).
+    watcher.on(
+        "request", lambda request: ticks.append(request.url) if "/gradio_api/run/predict" in request.url else None
+    )
+    watcher.goto(page.url)
+    open_tab(watcher, "Run detail")
+    watcher.locator(by_id("detail.header")).get_by_role("heading").filter(has_text="browser-run").wait_for()
 
     open_tab(page, "Runs")
     table = page.locator(by_id("runs.table"))
@@ -52,6 +63,11 @@ def test_launch_watch_inspect_compare_and_download(page, dashboard, shots, tmp_p
     page.screenshot(path=shots / "runs.png", full_page=True)
     [run] = actions.list_runs(home)
     assert (run.name, run.status, run.step) == ("browser-run", "finished", 4)
+    watcher.locator(by_id("detail.header")).get_by_text("finished").wait_for(timeout=60_000)
+    watcher.locator(f"{by_id('detail.gallery')} img").first.wait_for()
+    watcher.locator(f"{by_id('detail.plot0')} canvas, {by_id('detail.plot0')} svg").first.wait_for()
+    watcher.close()
+    assert ticks, "the Run detail timer posts its ticks directly (queue=False), not through the queue"
 
     cell("browser-run").click()
     page.locator(by_id("runs.selected")).get_by_text("browser-run").wait_for()
