@@ -48,9 +48,25 @@ def queue_run(home, config: dict) -> int:
     return queue_request(home, RunRequest(config, start_worker=False)).run_id
 
 
+def checkpoint_folder(home, run_id: int, step: int) -> Path:
+    return next(c for c in list_checkpoints(home, run_id) if c.step == step).folder
+
+
 def weights(home, run_id: int, step: int) -> dict:
-    checkpoint = next(c for c in list_checkpoints(home, run_id) if c.step == step)
-    return load_file(checkpoint.folder / WEIGHTS)
+    return load_file(checkpoint_folder(home, run_id, step) / WEIGHTS)
+
+
+def serve_two_processes_until_interrupted(home, run_id: int, interrupt, timeout: float = 240) -> None:
+    """A worker with --nproc-per-node 2 trains the run; `interrupt()` runs once its first
+    checkpoint exists, and the worker is waited for."""
+    worker = Worker(home, exit_when_idle=True, processes=2)
+    serving = threading.Thread(target=worker.serve, kwargs={"handle_signals": False})
+    serving.start()
+    deadline = time.monotonic() + timeout
+    while not list_checkpoints(home, run_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    interrupt()
+    serving.join(timeout=timeout)
 
 
 def test_two_processes_train_the_same_weights_as_one(home, model_dir):
@@ -91,16 +107,13 @@ def rank_pid(home: Path, rank: int) -> int | None:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the rank's process through /proc")
 def test_a_killed_rank_fails_the_run_naming_it_and_resume_finishes(home, model_dir):
     run_id = queue_run(home, config(model_dir, "killed", 16, 2))
-    worker = Worker(home, exit_when_idle=True, processes=2)
-    serving = threading.Thread(target=worker.serve, kwargs={"handle_signals": False})
-    serving.start()
-    deadline = time.monotonic() + 240
-    while not list_checkpoints(home, run_id) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    pid = rank_pid(home, 1)
-    assert pid is not None, "rank 1 not found"
-    os.kill(pid, signal.SIGKILL)
-    serving.join(timeout=240)
+
+    def kill_rank_1():
+        pid = rank_pid(home, 1)
+        assert pid is not None, "rank 1 not found"
+        os.kill(pid, signal.SIGKILL)
+
+    serve_two_processes_until_interrupted(home, run_id, kill_rank_1)
 
     run = get_run(home, run_id)
     assert run.status == "failed" and run.progress_step < 16
@@ -126,14 +139,8 @@ def test_fsdp_trains_what_one_process_trains_and_resumes_after_a_stop(home, mode
     one = queue_run(home, full_config(model_dir, "one", fsdp=False))
     Worker(home, exit_when_idle=True, processes=1).serve(handle_signals=False)
     sharded = queue_run(home, full_config(model_dir, "sharded", fsdp=True))
-    worker = Worker(home, exit_when_idle=True, processes=2)
-    serving = threading.Thread(target=worker.serve, kwargs={"handle_signals": False})
-    serving.start()
-    deadline = time.monotonic() + 120
-    while not list_checkpoints(home, sharded) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    cancel_run(home, sharded)  # rank 0 sees it at the next iteration; every rank saves and stops
-    serving.join(timeout=120)
+    # Rank 0 sees the cancel at the next iteration; every rank then saves and stops.
+    serve_two_processes_until_interrupted(home, sharded, lambda: cancel_run(home, sharded))
     stopped = get_run(home, sharded)
     assert stopped.status == "cancelled" and stopped.progress_step < 4, (stopped.status, stopped.error)
     # Really 2 processes, each holding about half of the transformer.
@@ -165,5 +172,4 @@ def test_fsdp_trains_what_one_process_trains_and_resumes_after_a_stop(home, mode
 
 
 def optimizer_state(home, run_id: int, step: int) -> dict:
-    checkpoint = next(c for c in list_checkpoints(home, run_id) if c.step == step)
-    return torch.load(checkpoint.folder / OPTIMIZER, weights_only=True)
+    return torch.load(checkpoint_folder(home, run_id, step) / OPTIMIZER, weights_only=True)
