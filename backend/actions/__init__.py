@@ -149,11 +149,12 @@ def __dir__() -> list[str]:
 __all__ = [
     "ActionError", "CompareColumn", "CompareImage", "CompareRequest", "CompareResult", "Estimate",
     "ExportRequest", "ExportResult", "Gallery", "ImageScore", "LoraFile", "ModelInfo", "Preset",
-    "PromptSetInfo", "QueuedRun", "RewardInfo", "RunDetail", "RunPulse", "RunRequest", "RunRow", "RunsPulse", "SampleGroup",
-    "SampleImage", "ScoreRequest", "ScoreResult", "ValidRun", "any_active", "cancel_run",
+    "PromptSetInfo", "QueuedRun", "RewardInfo", "RunDetail", "RunPulse", "RunRequest", "RunRow", "RunsPulse",
+    "SampleGroup", "SampleImage", "ScoreRequest", "ScoreResult", "ValidRun", "any_active", "cancel_run",
     "comfy_loras_folder", "compare", "delete_run", "ensure_worker_alive", "estimate_iteration_time", "estimate_memory",
     "export_lora", "get_run", "list_loras", "list_models", "list_presets", "list_prompt_sets",
-    "list_rewards", "list_runs", "load_preset", "parse_prompt_file", "queue_run", "request_checkpoint",
-    "request_samples", "resume_run", "run_config", "run_curves", "run_error", "run_gallery", "run_infos", "run_pulse", "runs_pulse",
-    "save_prompts", "score_images", "show_run", "validate_run",
+    "list_rewards", "list_runs", "load_preset", "parse_prompt_file", "plugin_status", "queue_run",
+    "request_checkpoint", "request_samples", "resume_run", "run_config", "run_curves", "run_error", "run_gallery",
+    "run_infos",
+    "run_pulse", "runs_pulse", "save_prompts", "score_images", "show_run", "validate_run",
 ]  # fmt: skip

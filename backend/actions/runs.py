@@ -8,14 +8,13 @@ import time
 from dataclasses import dataclass
 
 from ...storage import history, pulse, runs
-from ...storage.pulse import RunPulse, RunsPulse
+from ...storage.pulse import ACTIVE, RunPulse, RunsPulse
 from ...storage.runs import RunInfo
 from ...storage.workers import ensure_worker
 from .errors import action
 
 Home = str | os.PathLike | None
 RunRef = int | str
-ACTIVE = ("queued", "running")
 
 
 @dataclass(frozen=True)
