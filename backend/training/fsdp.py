@@ -31,6 +31,8 @@ from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor
 
+from ..models.registry import is_registered, load_model
+
 # Gathered onto rank 0 in host memory only: the full state of a model that does not fit on one
 # GPU must never be assembled on one.
 _GATHER = StateDictOptions(full_state_dict=True, cpu_offload=True)
@@ -65,9 +67,23 @@ def blocks_of(transformer: nn.Module) -> list[nn.Module]:
     return blocks
 
 
+def load_for_sharding(spec, device: torch.device) -> nn.Module:
+    """The run's model for a sharded full fine-tune, its transformer still in host memory: only
+    shard_transformer moves it to `device`, one block at a time as it shards them, so the whole
+    fp32 transformer never has to fit on one GPU. Everything else goes to `device` now (a real
+    model's frozen parts stay off its module tree and visit the GPU while they run)."""
+    # The frozen parts' dtype a real model gets when loaded on a GPU directly (bf16).
+    dtype = torch.bfloat16 if device.type == "cuda" and not is_registered(spec) else None
+    model = load_model(spec, "cpu", dtype)
+    for child in model.children():
+        if child is not model.transformer:
+            child.to(device)
+    return model
+
+
 def shard_transformer(transformer: nn.Module, device: torch.device) -> None:
     """Shard `transformer` in place over every process of the default group (per block, then the
-    rest at the root). Its weights must already be equal on every rank."""
+    rest at the root), moving each shard to `device`. Its weights must be equal on every rank."""
     mesh = init_device_mesh(device.type, (dist.get_world_size(),))
     for block in blocks_of(transformer):
         fully_shard(block, mesh=mesh)

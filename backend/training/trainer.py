@@ -27,6 +27,7 @@ from .evaluation import EarlyStop, Evaluator
 from .fsdp import (
     gather_full_state,
     global_norm,
+    load_for_sharding,
     load_full_state,
     refuse_accelerate_fsdp,
     shard_summary,
@@ -122,9 +123,13 @@ class Trainer:
         # transformer when fine-tuning fully): they are the master copy the optimizer steps, and
         # autocast casts them to bf16 per op. A bf16 weight would lose updates below its precision.
         dtype = torch.bfloat16 if bf16 and c.lora.enabled else None
+        self.sharded = self._wants_sharding()
         # Eval mode throughout (nothing here uses dropout): kernels then match between a straight
         # run and a resumed one, which starts from a freshly loaded model.
-        self.model: FlowModel = load_model(c.model, self.device, dtype, quantize=c.lora.quantize_base).eval()
+        if self.sharded:
+            self.model: FlowModel = load_for_sharding(c.model, self.device).eval()
+        else:
+            self.model = load_model(c.model, self.device, dtype, quantize=c.lora.quantize_base).eval()
         if c.guidance is not None:
             self.model.guidance = c.guidance
         if c.optimizer.gradient_checkpointing:
@@ -134,10 +139,11 @@ class Trainer:
         else:
             self.model.transformer.float().requires_grad_(True)
             params = list(self.model.transformer.parameters())
-        self.topology.broadcast_parameters(params)
-        # Sharded after the broadcast: FSDP splits weights that must already agree on every rank.
-        self.sharded = self._wants_sharding()
-        if self.sharded:
+        if not self.sharded:
+            self.topology.broadcast_parameters(params)
+        else:
+            # FSDP splits weights that must agree on every rank: they do, every rank read the same
+            # files (and they are in host memory still, which NCCL cannot broadcast).
             shard_transformer(self.model.transformer, self.device)
             print(shard_summary(self.model.transformer), flush=True)
             params = list(self.model.transformer.parameters())
