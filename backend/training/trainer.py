@@ -258,7 +258,10 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> TrainOutcome:
         self._setup()
-        latest = ckpt.latest_intact_checkpoint(self.checkpoints)
+        # Rank 0 alone verifies (hashing a full fine-tune's checkpoint is slow, and moving a
+        # damaged one aside must happen once) and tells the others which one to resume from.
+        latest = ckpt.latest_intact_checkpoint(self.checkpoints) if self.topology.is_main else None
+        latest = self.topology.broadcast(latest)
         if latest is not None:
             self._resume(latest)
         else:
