@@ -138,15 +138,16 @@ class Trainer:
             params = add_lora(self.model, c.lora)
         else:
             self.model.transformer.float().requires_grad_(True)
+            if self.sharded:
+                # Weights that agree on every rank (all read the same files, and host tensors
+                # cannot go through NCCL). No reference to a whole parameter may be held here:
+                # fully_shard moves each to the GPU whole before splitting it, and a kept one
+                # would stay there.
+                shard_transformer(self.model.transformer, self.device)
+                print(shard_summary(self.model.transformer), flush=True)
             params = list(self.model.transformer.parameters())
         if not self.sharded:
             self.topology.broadcast_parameters(params)
-        else:
-            # FSDP splits weights that must agree on every rank: they do, every rank read the same
-            # files (and they are in host memory still, which NCCL cannot broadcast).
-            shard_transformer(self.model.transformer, self.device)
-            print(shard_summary(self.model.transformer), flush=True)
-            params = list(self.model.transformer.parameters())
         self.params = params
         o = c.optimizer
         self.optimizer = torch.optim.AdamW(params, lr=o.learning_rate, betas=o.betas, weight_decay=o.weight_decay)

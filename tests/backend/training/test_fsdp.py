@@ -5,6 +5,8 @@ accelerate's own FSDP. Sharded training itself is tested on two processes in tes
 from __future__ import annotations
 
 import copy
+import gc
+import weakref
 
 import pytest
 import torch
@@ -127,3 +129,13 @@ def test_a_checkpoint_before_the_first_step_makes_up_no_optimizer_step(one_proce
     step(resumed, resumed_opt, 1)
     assert_same_checkpoint(plain, plain_opt, *gather_full_state(resumed, resumed_opt))
     assert float(plain_opt.state_dict()["state"][0]["step"]) == 1.0
+
+
+def test_sharding_keeps_no_whole_parameter_alive(one_process_group):
+    """What lets a transformer too large for one GPU reach it block by block: once sharded, the
+    whole parameters are gone (the trainer holds no reference to them across sharding either)."""
+    model = Blocks()
+    whole = [weakref.ref(param) for param in model.parameters()]
+    shard_transformer(model, torch.device("cpu"))
+    gc.collect()
+    assert all(ref() is None for ref in whole)
