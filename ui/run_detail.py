@@ -30,13 +30,17 @@ def matches(name: str, wanted: tuple[str, ...]) -> bool:
     return any(name.startswith(w) if w.endswith("/") else name == w for w in wanted)
 
 
-def frames(curves: dict[str, list[tuple[int, float]]]) -> list[pd.DataFrame]:
+def frames(curves: dict[str, list[tuple[int, float]]]) -> list[pd.DataFrame | None]:
+    """One frame per plot; None for a plot with nothing to draw yet. Never an empty frame: the
+    browser's plot builds its chart (axis types, the colours of its metrics) from the first data
+    it is given and afterwards only swaps the rows, so a chart first built on an empty frame (a run
+    that has logged nothing yet) would stay broken. With None it builds the chart on real rows."""
     out = []
     for wanted in PLOTS.values():
         rows = [
             (step, value, name) for name, points in curves.items() if matches(name, wanted) for step, value in points
         ]
-        out.append(pd.DataFrame(rows, columns=["step", "value", "metric"]))
+        out.append(pd.DataFrame(rows, columns=["step", "value", "metric"]) if rows else None)
     return out
 
 
@@ -80,8 +84,7 @@ def update(home, run_id, step=None, follow=True, seen=None, full=True) -> tuple:
     newest evaluation step only while `follow` is on (a person who picked an older step keeps it);
     opening another run turns following back on."""
     if run_id is None:
-        empty = [pd.DataFrame(columns=["step", "value", "metric"])] * len(PLOTS)
-        return ("No runs yet: launch one in the New run tab.", gr.Textbox(visible=False), *empty,
+        return ("No runs yet: launch one in the New run tab.", gr.Textbox(visible=False), *frames({}),
                 gr.Dropdown(choices=[], value=None), True, "", "", gr.Timer(active=False), None)  # fmt: skip
     pulse = actions.run_pulse(home, run_id)
     new_run = not seen or seen["run"] != pulse.id
@@ -195,7 +198,9 @@ def build(ctx: Context) -> dict[str, Any]:
     outputs = [head, error, *plots, step, follow, gallery, config, timer, seen]
     inputs = [run, step, follow, seen]
     read = {"concurrency_limit": None, "show_progress": "hidden"}
-    run.change(show, inputs, outputs, **read)
+    # Another run: empty the plots first, so the browser builds new charts for its metrics (a chart
+    # only swaps rows on an update, and a metric it was not built with would stay undrawn).
+    run.change(lambda: (None,) * len(plots), None, plots, queue=False, **read).then(show, inputs, outputs, **read)
     refresh.click(show, inputs, outputs, **read)
     # Ticks skip the queue: the browser sends one plain POST instead of joining the queue and
     # holding an event stream open, which is most of an unchanged tick's cost.

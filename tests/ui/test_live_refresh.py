@@ -8,7 +8,6 @@ import socket
 import time
 
 import gradio as gr
-import pandas as pd
 import pytest
 
 from neighbor_grpo.backend import actions
@@ -66,7 +65,9 @@ def tick(home, run_id, shown, picked=None, follow=True):
 def test_a_tick_with_nothing_new_sends_nothing(home):
     run_id, _ = live_run(home)
     opened = run_detail.update(home, run_id)
-    assert all(isinstance(opened[i], pd.DataFrame) for i in PLOTS)
+    assert list(opened[PLOTS[0]]["step"]) == [1, 2]
+    # Plots with nothing yet get None, never an empty frame (the browser's chart would keep its types).
+    assert [opened[i] is None for i in PLOTS] == [False, True, False, True, True]
     assert opened[OUT["gallery"]].count("<img") == 4 and '"iterations": 50' in opened[OUT["config"]]
     ticked = tick(home, run_id, opened)
     assert all(map(skipped, ticked)), "an unchanged tick must resend nothing"
