@@ -7,6 +7,7 @@ While the run is live a timer ticks; each tick sends only what moved since the p
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import gradio as gr
@@ -42,6 +43,17 @@ def frames(curves: dict[str, list[tuple[int, float]]]) -> list[pd.DataFrame | No
         ]
         out.append(pd.DataFrame(rows, columns=["step", "value", "metric"]) if rows else None)
     return out
+
+
+def plot_updates(new: list[pd.DataFrame | None], shown: tuple) -> tuple[list, tuple, bool]:
+    """(updates, the metric names each plot shows afterwards, whether a plot needs a redraw).
+    The browser's chart fixes its metrics (colours) when it is built and afterwards only swaps
+    rows, so a metric new to a drawn chart would stay undrawn: such a plot is emptied now (None)
+    and gets its rows on the next tick, when the browser builds it again."""
+    names = tuple(() if frame is None else tuple(sorted(set(frame["metric"]))) for frame in new)
+    stale = [bool(shown[i]) and names[i] != shown[i] for i in range(len(new))]
+    updates = [None if stale[i] else frame for i, frame in enumerate(new)]
+    return updates, tuple(() if stale[i] else names[i] for i in range(len(new))), any(stale)
 
 
 def header(info, detail) -> str:
@@ -102,9 +114,16 @@ def update(home, run_id, step=None, follow=True, seen=None, full=True) -> tuple:
     if moved("status", "error"):
         text = actions.run_error(home, pulse.id) if info.status in ("failed", "interrupted") else None
         error = gr.Textbox(value=text or "", visible=bool(text))
-    plots = [gr.skip()] * len(PLOTS)
+    plots, names, redraw = [gr.skip()] * len(PLOTS), None if new_run else seen.get("names"), False
     if moved("metrics"):
-        plots = frames(actions.run_curves(home, pulse.id, max_points=MAX_POINTS))
+        # A new run's plots were emptied before this (run.change), so its charts start fresh.
+        shown = ((),) * len(PLOTS) if new_run or names is None else names
+        plots, names, redraw = plot_updates(frames(actions.run_curves(home, pulse.id, max_points=MAX_POINTS)), shown)
+    if redraw:  # resend the curves next tick, and make sure there is one (even if the run just ended)
+        pulse_seen, timer = replace(pulse, metrics=(-1, None)), gr.Timer(active=True)
+    else:
+        pulse_seen = pulse
+        timer = gr.Timer(active=pulse.active) if moved("status") or (seen or {}).get("redraw") else gr.skip()
     steps, gallery = gr.skip(), gr.skip()
     following = True if new_run else follow
     if moved("samples"):
@@ -123,7 +142,7 @@ def update(home, run_id, step=None, follow=True, seen=None, full=True) -> tuple:
     return (
         header(info, detail), error, *plots, steps, True if following != follow or new_run else gr.skip(), gallery,
         json.dumps(info.config, indent=2) if fresh else gr.skip(),
-        gr.Timer(active=pulse.active) if moved("status") else gr.skip(), {"run": pulse.id, "pulse": pulse},
+        timer, {"run": pulse.id, "pulse": pulse_seen, "names": names, "redraw": redraw},
     )  # fmt: skip
 
 

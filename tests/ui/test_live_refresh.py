@@ -96,6 +96,22 @@ def test_a_late_metric_of_an_earlier_step_still_counts_as_new(home):
     assert set(ticked[PLOTS[1]]["metric"]) == {"eval/reward"}
 
 
+def test_a_metric_new_to_a_drawn_plot_empties_it_for_one_tick_so_the_browser_rebuilds_it(home):
+    run_id, reporter = live_run(home)
+    reporter.metrics(2, {"eval/reward": 0.7})
+    reporter.flush()
+    opened = run_detail.update(home, run_id)
+    reporter.metrics(3, {"eval/reward": 0.8, "eval/gold": 0.4})  # a metric the drawn chart was not built for
+    reporter.flush()
+    set_run(home, run_id, status="finished")  # even on the run's last tick
+    emptied = tick(home, run_id, opened)
+    assert emptied[PLOTS[1]] is None and emptied[OUT["timer"]].active is True
+    assert set(emptied[PLOTS[0]]["metric"]) == {"reward"}  # plots whose metrics did not change: rows only
+    rebuilt = tick(home, run_id, emptied)
+    assert set(rebuilt[PLOTS[1]]["metric"]) == {"eval/reward", "eval/gold"} and rebuilt[OUT["timer"]].active is False
+    assert all(map(skipped, tick(home, run_id, rebuilt)))
+
+
 def test_the_gallery_follows_new_steps_until_the_person_picks_an_older_one(home):
     run_id, reporter = live_run(home)
     opened = run_detail.update(home, run_id)
