@@ -5,6 +5,7 @@ and a bad input (an empty prompt file) that must show a clear message."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -65,7 +66,10 @@ def test_launch_watch_inspect_compare_and_download(page, dashboard, shots, tmp_p
     assert (run.name, run.status, run.step) == ("browser-run", "finished", 4)
     watcher.locator(by_id("detail.header")).get_by_text("finished").wait_for(timeout=60_000)
     watcher.locator(f"{by_id('detail.gallery')} img").first.wait_for()
-    watcher.locator(f"{by_id('detail.plot0')} canvas, {by_id('detail.plot0')} svg").first.wait_for()
+    # Its charts were first given rows while the run was live: they must draw each metric (the
+    # legend names it), not keep the axis types of an empty frame.
+    legend = watcher.locator(f"{by_id('detail.plot0')} svg text").filter(has_text=re.compile(r"^reward$"))
+    legend.first.wait_for()
     watcher.close()
     assert ticks, "the Run detail timer posts its ticks directly (queue=False), not through the queue"
 
