@@ -90,7 +90,7 @@ def gallery_html(gallery: actions.Gallery) -> str:
 
 def update(home, run_id, step=None, follow=True, seen=None, full=True) -> tuple:
     """Updates for OUTPUTS (in order) showing run `run_id`; `seen` is what the page already shows
-    ({"run": id, "pulse": RunPulse}, kept in a gr.State). With `full` (opening a run, Refresh)
+    ({"run": id, "pulse": RunPulse, "names": metric names per plot, "redraw": bool}, a gr.State). With `full` (opening a run, Refresh)
     everything is sent; on a timer tick (`full=False`) only the parts whose pulse moved, and
     gr.skip() for the rest: an unchanged tick costs one cheap pulse read. The gallery follows the
     newest evaluation step only while `follow` is on (a person who picked an older step keeps it);
@@ -168,7 +168,7 @@ OUTPUTS = ("head", "error", *(f"plot{i}" for i in range(len(PLOTS))), "step", "f
 
 def build(ctx: Context) -> dict[str, Any]:
     timer = gr.Timer(POLL_S, active=False)
-    seen = gr.State(None)  # {"run": id, "pulse": RunPulse}: what this page shows, so ticks send only news
+    seen = gr.State(None)  # what this page shows (see `update`), so ticks send only news
     with gr.Row():
         run = gr.Dropdown(label="Run", elem_id="detail.run", allow_custom_value=True, scale=4)
         refresh = gr.Button("Refresh", size="sm", elem_id="detail.refresh", scale=0, min_width=100)
