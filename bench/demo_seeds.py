@@ -27,7 +27,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from paper_stats import interval  # noqa: E402
+from paper_stats import interval
 
 ROOT = Path(__file__).resolve().parents[1]
 # The held-out figures the table shows, in order (those a config does not evaluate are left out).
