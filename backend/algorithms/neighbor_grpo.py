@@ -90,8 +90,8 @@ def base_model(model: FlowModel):
 
 def velocity_pull(velocity: torch.Tensor, base_velocity: torch.Tensor) -> torch.Tensor:
     """[ours] mean‖v_θ − v_base‖² per row: for Gaussian policies of equal variance, the KL to the
-    base model that Flow-GRPO penalises is this distance times a constant, so β·it is that penalty
-    for a deterministic sampler. It holds what no reward looks at (a flat background) at the base,
+    base model that Flow-GRPO penalises is this distance times a factor that depends only on the
+    step, so β·it is that penalty for a deterministic sampler (with one β for every step). It holds what no reward looks at (a flat background) at the base,
     against the drift of updates whose direction the rewards do not set (docs/tiny_demo.md)."""
     return (velocity.float() - base_velocity.float()).pow(2).flatten(1).mean(1)
 
