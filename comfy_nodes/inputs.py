@@ -21,8 +21,8 @@ def resolve_prompts(source: str, text: str, file: str) -> str | list[str]:
     chosen = requests.prompt_source(source, text, file)
     if source == requests.FILE_SOURCE:
         actions.parse_prompt_file(chosen)  # an unreadable or empty file fails here, not in the worker
-    elif source != requests.TEXT_SOURCE and source not in prompt_set_choices():
-        raise actions.ActionError(f"no prompt set {source!r}; choose one of {', '.join(prompt_set_choices())}")
+    elif source != requests.TEXT_SOURCE and source not in (choices := prompt_set_choices()):
+        raise actions.ActionError(f"no prompt set {source!r}; choose one of {', '.join(choices)}")
     return chosen
 
 

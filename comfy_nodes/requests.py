@@ -4,7 +4,6 @@ ActionError with the message the node shows."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -13,7 +12,7 @@ import yaml
 from ..backend.actions import ActionError
 from ..backend.rewards import check_spec
 from ..backend.rewards.spec import RewardSpec
-from ..backend.training.config import TrainConfig
+from ..backend.training.config import TrainConfig, apply_override
 
 TEXT_SOURCE = "text below"
 FILE_SOURCE = "file below"
@@ -78,20 +77,13 @@ def config_default(dotted: str) -> Any:
     return value
 
 
-def _set(data: dict, dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        data = data.setdefault(key, {})
-    data[leaf] = value
-
-
 def build_config(widgets: dict[str, Any], extra: str = "") -> dict[str, Any]:
     """The Training Config node's widgets (plus `extra` YAML for any other setting) → a partial
     config mapping; checked against TrainConfig so a typo fails here, not in the worker."""
     data: dict[str, Any] = {}
     for widget, dotted in CONFIG_FIELDS:
         if widget in widgets:
-            _set(data, dotted, widgets[widget])
+            apply_override(data, dotted, widgets[widget])
     if extra.strip():
         try:
             more = yaml.safe_load(extra)
@@ -141,11 +133,6 @@ def progress_message(info: Any, latest: dict[str, tuple[int, float]]) -> dict[st
         "run_id": info.id, "name": info.name, "status": info.status, "step": info.progress_step,
         "total": info.progress_total, "metrics": {key: value for key, (_, value) in latest.items()},
     }  # fmt: skip
-
-
-def row_dict(row: Any) -> dict[str, Any]:
-    """A run row (a dataclass) as JSON for the routes."""
-    return dataclasses.asdict(row)
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -18,7 +18,6 @@ from typing import Any
 from aiohttp import web
 
 from ..backend import actions
-from . import requests
 
 PREFIX = "/ngrpo"
 
@@ -55,7 +54,7 @@ def register(routes: web.RouteTableDef) -> None:
     @routes.get(f"{PREFIX}/runs")
     async def list_runs(request: web.Request) -> web.Response:
         status = request.query.get("status") or None
-        return await _answer(lambda: [requests.row_dict(row) for row in actions.list_runs(None, status=status)])
+        return await _answer(lambda: [dataclasses.asdict(row) for row in actions.list_runs(None, status=status)])
 
     @routes.get(PREFIX + "/runs/{run}")
     async def show_run(request: web.Request) -> web.Response:

@@ -173,12 +173,12 @@ class RunStatus(io.ComfyNode):
         info, latest, lora = run_state(run_id)
         if info.status in ACTIVE:
             watch(run_id)
+        summary = requests.status_text(info, latest, lora)
         if wait and info.status == "failed":
-            raise actions.ActionError(requests.status_text(info, latest, lora))
+            raise actions.ActionError(summary)
         progress = info.progress_step / info.progress_total if info.progress_total else 0.0
         reward = latest.get("reward", (0, float("nan")))[1]
         gold = latest.get("eval/gold", (0, float("nan")))[1]
-        summary = requests.status_text(info, latest, lora)
         # The page's script (web/ngrpo.js) shows the text and follows this run's progress messages.
         report = {"text": [summary], "ngrpo_run": [run_id], "ngrpo_status": [info.status]}
         return io.NodeOutput(run_id, summary, progress, reward, gold, lora or "", ui=report)
