@@ -9,6 +9,9 @@ from .. import solvers
 from .base import FLUX_LORA_TARGETS, Conditioning, SamplingDefaults
 from .latent import LatentFlowModel, clip_encode, t5_encode
 
+# Shipped transformer config → ModelSpec architecture written into saved LoRA files.
+MODELSPEC = {"transformer_flux1_dev": "flux-1-dev", "transformer_flux1_schnell": "flux-1-schnell"}
+
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
     """[B, C, H, W] → [B, (H/2)(W/2), 4C]: each 2×2 patch becomes one token."""
@@ -79,7 +82,7 @@ class FluxFlowModel(LatentFlowModel):
         with SD3's fixed shift."""
         sigmas = torch.linspace(1.0, 1.0 / steps, steps, dtype=torch.float64)
         if shift is not None:
-            sigmas = shift * sigmas / (1.0 + (shift - 1.0) * sigmas)
+            sigmas = solvers.shift_sigmas(sigmas, shift)
         elif self.guidance_embedded:
             tokens = (self.noise_shape(1, resolution)[-1] // 2) ** 2
             sigmas = solvers.flux_shift(sigmas, solvers.flux_mu(tokens))

@@ -66,7 +66,7 @@ def model_shape(spec: str | dict) -> ModelShape:
         if part is not None:
             files = sorted(part.path.glob("*.safetensors")) if part.is_folder else [part.path]
             prefix = "" if part.is_folder else part.prefix
-            encoders[role] = sum(_numel(s) for f in files for s in read_header(f).part(prefix).values())
+            encoders[role] = sum(read_header(f).parameters(prefix) for f in files)
     return shape_of(source.architecture.family, source.architecture.config, encoders)
 
 
@@ -102,13 +102,6 @@ def shape_of(family: str, config: dict, encoder_params: dict[str, int]) -> Model
         encoder_params=encoder_params,
         guidance_doubles=family == "sd3",
     )
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
 
 
 def estimate(config, shape: ModelShape, budget: float | None = None, processes: int = 1) -> MemoryEstimate:

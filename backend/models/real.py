@@ -7,12 +7,13 @@ from __future__ import annotations
 import torch
 
 from . import loading, sources
+from .flux import MODELSPEC as FLUX_MODELSPEC
 from .flux import FluxFlowModel
 from .latent import FrozenParts, LatentFlowModel
-from .sd3 import MODELSPEC, SD3FlowModel
+from .sd3 import MODELSPEC as SD3_MODELSPEC
+from .sd3 import SD3FlowModel
 
 FAMILIES: dict[str, type[LatentFlowModel]] = {"sd3": SD3FlowModel, "flux": FluxFlowModel}
-FLUX_MODELSPEC = {"transformer_flux1_dev": "flux-1-dev", "transformer_flux1_schnell": "flux-1-schnell"}
 
 
 def load_real_model(
@@ -38,5 +39,5 @@ def load_real_model(
     vae = loading.load_vae(source.parts["vae"], family, dtype).eval().requires_grad_(False)
     model = FAMILIES[family](transformer, FrozenParts(vae, encoders, tokenizers), source.architecture.label)
     variant = source.architecture.variant
-    model.modelspec_architecture = {**MODELSPEC, **FLUX_MODELSPEC}.get(variant, model.modelspec_architecture)
+    model.modelspec_architecture = {**SD3_MODELSPEC, **FLUX_MODELSPEC}.get(variant, model.modelspec_architecture)
     return model.to(device)

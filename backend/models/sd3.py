@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..solvers import shift_sigmas
 from .base import SD3_LORA_TARGETS, Conditioning, SamplingDefaults
 from .latent import LatentFlowModel, clip_encode, t5_encode
 
@@ -18,10 +19,6 @@ MODELSPEC = {
     "transformer_sd35_medium": "stable-diffusion-3.5-medium",
     "transformer_sd35_large": "stable-diffusion-3.5-large",
 }
-
-
-def shift(sigmas: torch.Tensor, value: float) -> torch.Tensor:
-    return value * sigmas / (1.0 + (value - 1.0) * sigmas)
 
 
 class SD3FlowModel(LatentFlowModel):
@@ -63,10 +60,10 @@ class SD3FlowModel(LatentFlowModel):
             v = unconditional + self.guidance * (conditional - unconditional)
         return v.to(out_dtype)
 
-    def sigmas(self, steps: int, shift_value: float | None = None, resolution: int | None = None) -> torch.Tensor:
+    def sigmas(self, steps: int, shift: float | None = None, resolution: int | None = None) -> torch.Tensor:
         """diffusers' schedule: N values from 1 down to the shifted σ_min of its 1000 training
         steps, linearly spaced, shifted (again), then 0."""
-        s = shift_value if shift_value is not None else self.defaults.shift
-        sigma_min = float(shift(torch.tensor(1.0 / TRAIN_TIMESTEPS, dtype=torch.float64), s))
-        sigmas = shift(torch.linspace(1.0, sigma_min, steps, dtype=torch.float64), s)
+        s = shift if shift is not None else self.defaults.shift
+        sigma_min = float(shift_sigmas(torch.tensor(1.0 / TRAIN_TIMESTEPS, dtype=torch.float64), s))
+        sigmas = shift_sigmas(torch.linspace(1.0, sigma_min, steps, dtype=torch.float64), s)
         return torch.cat([sigmas, torch.zeros(1, dtype=torch.float64)]).float()

@@ -4,8 +4,10 @@ one error type every model-loading problem raises (shown to the user before a ru
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -43,15 +45,9 @@ class WeightsHeader:
     def has_prefix(self, prefix: str) -> bool:
         return any(k.startswith(prefix) for k in self.shapes)
 
-    @property
-    def parameters(self) -> int:
-        total = 0
-        for shape in self.shapes.values():
-            count = 1
-            for size in shape:
-                count *= size
-            total += count
-        return total
+    def parameters(self, prefix: str = "") -> int:
+        """How many numbers the tensors under `prefix` hold."""
+        return sum(math.prod(shape) for shape in self.part(prefix).values())
 
 
 def read_header(path: Path | str) -> WeightsHeader:
@@ -64,6 +60,14 @@ def read_header(path: Path | str) -> WeightsHeader:
             f"{path.name} is not a .safetensors file; only safetensors weights are loaded (pickled "
             ".ckpt/.pt/.bin files can run code). Convert it, or use the safetensors release of the model."
         )
+    stat = path.stat()
+    return _read_header(path, stat.st_mtime_ns, stat.st_size)
+
+
+# One load asks for an all-in-one checkpoint's header once per part (resolve, check, build), and
+# T5's header alone is megabytes of JSON: keep recent ones, keyed so a rewritten file is re-read.
+@lru_cache(maxsize=32)
+def _read_header(path: Path, mtime_ns: int, size: int) -> WeightsHeader:
     with open(path, "rb") as handle:
         raw = handle.read(8)
         size = struct.unpack("<Q", raw)[0] if len(raw) == 8 else 0
