@@ -21,18 +21,22 @@ NODE_IDS = {
 }  # fmt: skip
 
 
-def submit(comfyui, prompt: dict) -> tuple[int, dict]:
-    """POST /prompt; (HTTP status, answer), without raising on a refusal."""
-    request = urllib.request.Request(
-        comfyui.url + "/prompt",
-        data=json.dumps({"prompt": prompt}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
+def post(comfyui, path: str, payload: dict | None = None) -> tuple[int, dict]:
+    """POST `path` (with `payload` as JSON, or no body); (HTTP status, answer), without raising on
+    a refusal (the harness's own post raises)."""
+    data = b"" if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(comfyui.url + path, data=data, method="POST")
+    if payload is not None:
+        request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def submit(comfyui, prompt: dict) -> tuple[int, dict]:
+    return post(comfyui, "/prompt", {"prompt": prompt})
 
 
 class BrowserMessages:
@@ -50,7 +54,6 @@ class BrowserMessages:
         import aiohttp
 
         self._stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         async with (
             aiohttp.ClientSession() as session,
             session.ws_connect(url.replace("http", "ws") + "/ws?clientId=t") as ws,
@@ -65,7 +68,6 @@ class BrowserMessages:
                     self.messages.append(json.loads(message.data))
                 elif message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                     return
-        del loop
 
     def of_type(self, kind: str) -> list[dict]:
         return [m["data"] for m in self.messages if m.get("type") == kind]
@@ -166,17 +168,8 @@ def test_embedded_model_example_trains_shows_progress_compares_and_exports(
     assert [row["id"] for row in table if row["name"].startswith("comfy-example")] == [run_id]
     detail = comfyui.get(f"/api/ngrpo/runs/{run_id}")
     assert detail["run"]["status"] == "finished" and detail["checkpoints"][-1]["step"] == 6
-    status, answer = _post(comfyui, f"/ngrpo/runs/{run_id}/cancel")
+    status, answer = post(comfyui, f"/ngrpo/runs/{run_id}/cancel")
     assert status == 400 and "already finished" in answer["error"]
-
-
-def _post(comfyui, path: str) -> tuple[int, dict]:
-    request = urllib.request.Request(comfyui.url + path, data=b"", method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_run_status_runs_on_every_queue_and_cancel_works(comfyui, comfyui_home):
@@ -191,9 +184,9 @@ def test_run_status_runs_on_every_queue_and_cancel_works(comfyui, comfyui_home):
         assert "status" not in cached, "Run Status must read the registry again, not reuse its output"
         assert f"run {queued.run_id} (never-started): queued" in entry["outputs"]["status"]["text"][0]
 
-    status, answer = _post(comfyui, f"/ngrpo/runs/{queued.run_id}/cancel")
+    status, answer = post(comfyui, f"/ngrpo/runs/{queued.run_id}/cancel")
     assert status == 200 and answer["status"] == "cancelled"
-    status, answer = _post(comfyui, "/ngrpo/runs/999999/cancel")
+    status, answer = post(comfyui, "/ngrpo/runs/999999/cancel")
     assert status == 400 and "no run 999999" in answer["error"]
 
 
