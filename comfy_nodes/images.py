@@ -14,6 +14,7 @@ from PIL import Image
 
 from ..backend import actions
 from ..backend.actions.prompts import resolve_prompt_source
+from ..backend.actions.scoring import load_image
 from ..backend.rewards.spec import RewardSpec
 from . import requests
 from .common import CATEGORY, PROMPTS, REWARDS, node_id, validation
@@ -21,8 +22,8 @@ from .runs import free_comfyui_memory
 
 
 def load_images(paths: list[Path]) -> torch.Tensor:
-    arrays = [np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0 for path in paths]
-    return torch.from_numpy(np.stack(arrays))
+    """Image files → ComfyUI's IMAGE batch [B, H, W, C] (scoring's loader gives [C, H, W])."""
+    return torch.stack([load_image(path).permute(1, 2, 0) for path in paths])
 
 
 def save_images(images: torch.Tensor, folder: Path) -> list[Path]:
