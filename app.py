@@ -58,7 +58,7 @@ def build_app(home: str | os.PathLike | None = None):
     from .storage.home import resolve_home, runs_root
     from .storage.registry import open_registry
     from .ui import compare, export, new_run, run_detail, runs
-    from .ui.common import Context
+    from .ui.common import Context, run_picker_update
 
     folder = resolve_home(home)
     open_registry(folder)  # create or migrate it now, not in the first request
@@ -83,10 +83,11 @@ def build_app(home: str | os.PathLike | None = None):
         # A launch wakes the Runs table's timer (it sleeps while nothing runs).
         launched["launched"].then(table["refresh"], None, table["outputs"], **read)
         runs_tab.select(table["refresh"], None, table["outputs"], **read)
+        # Each run picker refreshes its choices when its tab opens, keeping the run it shows.
         for tab, part in ((detail_tab, detail), (compare_tab, comparing), (export_tab, exporting)):
-            tab.select(lambda run_id, part=part: part["picker"](run_id), part["run"], part["run"], **read)
+            tab.select(lambda run_id: run_picker_update(folder, run_id), part["run"], part["run"], **read)
         table["open"].click(
-            lambda run_id: (gr.Tabs(selected="detail"), detail["picker"](run_id)),
+            lambda run_id: (gr.Tabs(selected="detail"), run_picker_update(folder, run_id)),
             table["selected"], [tabs, detail["run"]], **read,
         )  # fmt: skip
         describe_prompts, describe_estimate, inputs = launched["refresh"]

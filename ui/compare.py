@@ -11,7 +11,7 @@ import gradio as gr
 
 from ..backend import actions
 from ..backend.solvers import SOLVERS
-from .common import Context, escape, file_url, run_picker_update, shown
+from .common import Context, escape, file_url, shown
 
 
 def grid_html(result: actions.CompareResult) -> str:
@@ -95,7 +95,4 @@ def build(ctx: Context) -> dict[str, Any]:
     run.change(choose_run, run, [checkpoints, solver, steps], concurrency_limit=None, show_progress="hidden")
     go.click(run_compare, [run, checkpoints, prompts, seeds, solver, steps], [grid, slider], api_visibility="private")
 
-    def picker(wanted=None):
-        return run_picker_update(ctx.home, wanted)
-
-    return {"run": run, "picker": picker}
+    return {"run": run}

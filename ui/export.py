@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 
 from ..backend import actions
-from .common import Context, escape, run_picker_update, shown
+from .common import Context, escape, shown
 
 
 def build(ctx: Context) -> dict[str, Any]:
@@ -66,7 +66,4 @@ def build(ctx: Context) -> dict[str, Any]:
     step.input(shown(download_for), [run, step], download, **read)
     copy.click(copy_into, [run, step, comfy], message, api_visibility="private")
 
-    def picker(wanted=None):
-        return run_picker_update(ctx.home, wanted)
-
-    return {"run": run, "picker": picker}
+    return {"run": run}
