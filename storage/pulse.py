@@ -55,6 +55,18 @@ class RunsPulse:
         return self.active_runs > 0
 
 
+def _active_count(session) -> int:
+    return session.scalar(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE))) or 0
+
+
+def any_active(home: Home) -> bool:
+    """Whether a run is queued or running anywhere (dead workers' runs are settled first)."""
+    registry = open_registry(home)
+    recover_stale_runs(registry)
+    with registry.read() as session:
+        return _active_count(session) > 0
+
+
 def run_pulse(home: Home, run: RunRef) -> RunPulse:
     registry = open_registry(home)
     recover_stale_runs(registry)  # a dead worker's run must not look "running, unchanged" forever
@@ -99,5 +111,5 @@ def runs_pulse(home: Home, limit: int | None = None) -> RunsPulse:
                     .order_by(Metric.run_id)
                 )
             )
-        active_runs = session.scalar(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE))) or 0
+        active_runs = _active_count(session)
     return RunsPulse(rows, metrics, active_runs)

@@ -14,7 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from ..backend import actions
-from .common import POLL_S, Context, duration, escape, file_url, run_picker_update, shown
+from .common import POLL_S, Context, duration, escape, file_url, shown
 
 # Plot title → which metrics it shows (a prefix ending in "/" takes every metric under it).
 PLOTS = {
@@ -45,13 +45,13 @@ def frames(curves: dict[str, list[tuple[int, float]]]) -> list[pd.DataFrame | No
     return out
 
 
-def plot_updates(new: list[pd.DataFrame | None], shown: tuple) -> tuple[list, tuple, bool]:
+def plot_updates(new: list[pd.DataFrame | None], drawn: tuple) -> tuple[list, tuple, bool]:
     """(updates, the metric names each plot shows afterwards, whether a plot needs a redraw).
     The browser's chart fixes its metrics (colours) when it is built and afterwards only swaps
     rows, so a metric new to a drawn chart would stay undrawn: such a plot is emptied now (None)
     and gets its rows on the next tick, when the browser builds it again."""
     names = tuple(() if frame is None else tuple(sorted(set(frame["metric"]))) for frame in new)
-    stale = [bool(shown[i]) and names[i] != shown[i] for i in range(len(new))]
+    stale = [bool(drawn[i]) and names[i] != drawn[i] for i in range(len(new))]
     updates = [None if stale[i] else frame for i, frame in enumerate(new)]
     return updates, tuple(() if stale[i] else names[i] for i in range(len(new))), any(stale)
 
@@ -63,11 +63,8 @@ def header(info, detail) -> str:
     for key, label in (("eval/reward", "held-out reward"), ("eval/gold", "gold"), ("s_per_iter", "s/iter")):
         if key in metrics:
             parts.append(f"{label} {metrics[key][1]:.4f} (step {metrics[key][0]})")
-    if info.status == "running" and info.started_at and info.progress_step:
-        import time
-
-        per = (time.time() - info.started_at) / info.progress_step
-        parts.append(f"ETA {duration(per * (info.progress_total - info.progress_step))}")
+    if detail.eta_s is not None:
+        parts.append(f"ETA {duration(detail.eta_s)}")
     parts.append(f"model `{escape(info.model)}`, {escape(info.algorithm)}; folder `{escape(info.folder)}`")
     return parts[0] + "\n\n" + " · ".join(parts[1:])
 
@@ -117,8 +114,8 @@ def update(home, run_id, step=None, follow=True, seen=None, full=True) -> tuple:
     plots, names, redraw = [gr.skip()] * len(PLOTS), None if new_run else seen.get("names"), False
     if moved("metrics"):
         # A new run's plots were emptied before this (run.change), so its charts start fresh.
-        shown = ((),) * len(PLOTS) if new_run or names is None else names
-        plots, names, redraw = plot_updates(frames(actions.run_curves(home, pulse.id, max_points=MAX_POINTS)), shown)
+        drawn = ((),) * len(PLOTS) if new_run or names is None else names
+        plots, names, redraw = plot_updates(frames(actions.run_curves(home, pulse.id, max_points=MAX_POINTS)), drawn)
     if redraw:  # resend the curves next tick, and make sure there is one (even if the run just ended)
         pulse_seen, timer = replace(pulse, metrics=(-1, None)), gr.Timer(active=True)
     else:
@@ -227,7 +224,4 @@ def build(ctx: Context) -> dict[str, Any]:
     step.input(pick, [run, step], [gallery, follow], **read)
     follow.input(refollow, [run, follow], [step, gallery], **read)
 
-    def picker(wanted=None):
-        return run_picker_update(ctx.home, wanted)
-
-    return {"run": run, "picker": picker, "show": show, "tick": detail_tick, "outputs": outputs}
+    return {"run": run, "show": show, "tick": detail_tick, "outputs": outputs}

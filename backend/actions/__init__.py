@@ -37,7 +37,7 @@ Watching and controlling (runs.py)
     run_pulse(home, run) -> RunPulse(id, status, progress_step, progress_total, cancel_requested,
         error, metrics=(rows, newest step), samples=(rows, newest step))   cheap: reload only on change
     runs_pulse(home, limit=200) -> RunsPulse(rows, active_metrics, active_runs; .active)   same, for the table
-    get_run(home, run) -> RunInfo;  show_run(home, run) -> RunDetail(info, latest_metrics, checkpoints)
+    get_run(home, run) -> RunInfo;  show_run(home, run) -> RunDetail(info, latest_metrics, checkpoints, eta_s)
     cancel_run / delete_run / request_checkpoint / request_samples (home, run) -> RunInfo
     resume_run(home, run, start_worker=True) -> (RunInfo, worker pid | None)
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from ...storage import history, pulse, runs
-from ...storage.pulse import ACTIVE, RunPulse, RunsPulse
+from ...storage.pulse import RunPulse, RunsPulse
 from ...storage.runs import RunInfo
 from ...storage.workers import ensure_worker
 from .errors import action
@@ -73,7 +73,7 @@ def run_infos(home: Home = None, status: str | None = None) -> list[RunInfo]:
 @action
 def any_active(home: Home = None) -> bool:
     """Whether a run is queued or running (front ends poll only while this holds)."""
-    return any(runs.list_runs(home, status=status, limit=1) for status in ACTIVE)
+    return pulse.any_active(home)
 
 
 @action
@@ -94,12 +94,14 @@ class RunDetail:
     info: RunInfo
     latest_metrics: dict[str, tuple[int, float]]  # name → (step, value)
     checkpoints: list[history.CheckpointInfo]
+    eta_s: float | None = None  # as in RunRow
 
 
 @action
 def show_run(home: Home, run: RunRef) -> RunDetail:
     info = runs.get_run(home, run)
-    return RunDetail(info, history.latest_metrics(home, info.id), history.list_checkpoints(home, info.id))
+    latest, checkpoints = history.latest_metrics(home, info.id), history.list_checkpoints(home, info.id)
+    return RunDetail(info, latest, checkpoints, _eta(info, time.time()))
 
 
 @action
