@@ -91,10 +91,9 @@ def run(args: argparse.Namespace) -> int:
     if queued.memory is not None:
         print(queued.memory.summary())
     run_id = queued.run_id
-    info = get_run(args.home, run_id)
     if args.queue:
         worker = f"started worker pid {queued.worker_pid}" if queued.worker_pid else "a worker is already running"
-        print(f"queued run {run_id} ({info.name}); {worker}. Follow it with `ngrpo runs show {run_id}`")
+        print(f"queued run {run_id} ({queued.name}); {worker}. Follow it with `ngrpo runs show {run_id}`")
         return 0
 
     worker = Worker(args.home, device=args.device)
@@ -106,11 +105,11 @@ def run(args: argparse.Namespace) -> int:
 
     worker.trainer_factory = with_progress_bar
     started = time.perf_counter()
-    print(f"run {run_id} ({info.name}) in {info.folder}")
+    print(f"run {run_id} ({queued.name}) in {queued.folder}")
     elsewhere = worker.run_foreground(run_id)
     ensure_worker(args.home, args.device)  # runs queued while this one held the device
     if elsewhere is not None:
-        print(f"run {run_id} ({info.name}) is queued: {elsewhere}; follow it with `ngrpo runs show {run_id}`")
+        print(f"run {run_id} ({queued.name}) is queued: {elsewhere}; follow it with `ngrpo runs show {run_id}`")
         return 0
     for bar in bars:
         bar.bar.close()
