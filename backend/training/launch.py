@@ -64,16 +64,13 @@ class StopFileReporter:
 
 
 # -- the rank side ---------------------------------------------------------------------------
-def _run_id(args, topology: Topology) -> int:
-    """Rank 0 queues or finds the run; every rank learns its id."""
+def _run_id(args, topology: Topology, config) -> int:
+    """Rank 0 queues `config` (the loaded --config) or finds the run; every rank learns its id."""
     run_id = None
     if topology.is_main:
         from ..actions import RunRequest, get_run, queue_run
 
-        if args.config is not None:
-            from .config import load_config
-
-            config = load_config(args.config)
+        if config is not None:
             run_id = queue_run(args.home, RunRequest(config, name=args.name, start_worker=False)).run_id
         else:
             run_id = get_run(args.home, args.run_id).id
@@ -93,14 +90,13 @@ def rank_main(argv: list[str] | None = None) -> int:
     topology = Topology.from_env()
     registry = open_registry(args.home)
     # Join the group before anything else so ranks can agree on the run (devices per config).
+    loaded = None
     if args.config is not None:
         from .config import load_config
 
-        wanted = load_config(args.config).device
-    else:
-        wanted = None
-    topology.start(topology.device(resolve_device(wanted)))
-    run_id = _run_id(args, topology)
+        loaded = load_config(args.config)
+    topology.start(topology.device(resolve_device(loaded.device if loaded is not None else None)))
+    run_id = _run_id(args, topology, loaded)
     with registry.read() as session:
         row = session.get(Run, run_id)
         config, run_dir = dict(row.config), registry.run_path(row.folder)
