@@ -78,7 +78,9 @@ class Topology:
 
     # -- collectives (no-ops on one process) --------------------------------------------------
     def average_gradients(self, params: list[torch.nn.Parameter]) -> None:
-        """Mean of the gradients over ranks, in one flat all-reduce."""
+        """Mean of the gradients over ranks, in one flat all-reduce; each parameter's gradient
+        becomes a view of the reduced buffer (no second copy: the trainer sets gradients to None
+        before the next backward, so the views are never accumulated into across steps)."""
         if not self.distributed:
             return
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
@@ -88,7 +90,7 @@ class Topology:
         offset = 0
         for param, grad in zip(params, grads, strict=True):
             count = grad.numel()
-            param.grad = flat[offset : offset + count].view_as(grad).clone()
+            param.grad = flat[offset : offset + count].view_as(grad)
             offset += count
 
     def average_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
