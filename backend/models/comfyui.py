@@ -44,9 +44,8 @@ class ModelFolders:
         if root.is_dir() and root not in self.roots:
             self.roots.append(root)
             self.add_models_dir(root / "models")
-            for config in (root / "extra_model_paths.yaml",):
-                if config.is_file():
-                    self.add_extra_paths(config)
+            if (root / "extra_model_paths.yaml").is_file():
+                self.add_extra_paths(root / "extra_model_paths.yaml")
 
     def add_extra_paths(self, config: Path) -> None:
         """ComfyUI's extra_model_paths.yaml: sections of `base_path` plus per-kind relative paths

@@ -156,17 +156,19 @@ def _from_mapping(spec: dict, folders: comfyui.ModelFolders | None) -> ModelSour
 def _fill_from_folders(source: ModelSource, searches: list[comfyui.ModelFolders]) -> None:
     """Text encoders, VAE and T5 tokenizer by ComfyUI's file names, nearest folders first."""
     for folders in searches:
+        encoders = folders.files("text_encoders")  # one folder scan for all the roles
         for role in FAMILY_ENCODERS[source.family]:
             if role not in source.parts:
-                match = _by_name(folders.files("text_encoders"), _NAME_HINTS[role])
+                match = _by_name(encoders, _NAME_HINTS[role])
                 if match is not None:
                     source.parts[role] = Part(match)
         if "vae" not in source.parts:
             match = _by_name(folders.files("vae"), _VAE_HINTS[source.family])
             if match is not None:
                 source.parts["vae"] = Part(match)
-        if "t5_tokenizer" not in source.parts and folders.t5_tokenizers():
-            source.parts["t5_tokenizer"] = Part(folders.t5_tokenizers()[0])
+        tokenizers = folders.t5_tokenizers() if "t5_tokenizer" not in source.parts else []
+        if tokenizers:
+            source.parts["t5_tokenizer"] = Part(tokenizers[0])
     t5 = source.parts.get("t5")
     if "t5_tokenizer" not in source.parts and t5 is not None and not t5.is_folder:
         for candidate in (t5.path.parent / "t5_tokenizer", t5.path.parent / "tokenizer"):
