@@ -35,15 +35,18 @@ def load_transformer(source: ModelSource, dtype: torch.dtype) -> nn.Module:
         scaled = has_scaled_fp8(read_header(part.path).part(part.prefix))
         # Scaled fp8 files are dequantized first (diffusers would drop their scales silently).
         weights = load_part(part.path, part.prefix, dtype) if scaled else str(part.path)
-        with tempfile.TemporaryDirectory() as folder:
-            (Path(folder) / "transformer").mkdir()
-            config = {"_class_name": cls.__name__, **architecture.config}
-            (Path(folder) / "transformer" / "config.json").write_text(json.dumps(config))
-            model = cls.from_single_file(
-                weights, config=folder, subfolder="transformer", local_files_only=True, torch_dtype=dtype
-            )
+        model = _from_single_file(cls, weights, architecture.config, dtype)
     check_no_meta(model, f"{architecture.label} transformer from {part.path}")
     return model
+
+
+def _from_single_file(cls, weights, config: dict, dtype: torch.dtype) -> nn.Module:
+    """diffusers' converter for original (SAI / BFL / LDM) key names, given our config as a local
+    folder so it never looks one up on the hub."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "part").mkdir()
+        (Path(folder) / "part" / "config.json").write_text(json.dumps({"_class_name": cls.__name__, **config}))
+        return cls.from_single_file(weights, config=folder, subfolder="part", local_files_only=True, torch_dtype=dtype)
 
 
 def _build_and_load(cls, config: dict, part: Part, dtype: torch.dtype) -> nn.Module:
@@ -148,12 +151,7 @@ def load_vae(part: Part, family: str, dtype: torch.dtype) -> nn.Module:
     if f"{part.prefix}encoder.down_blocks.0.resnets.0.conv1.weight" in header.shapes:
         model = _build_and_load(AutoencoderKL, config, part, dtype)
     else:
-        with tempfile.TemporaryDirectory() as folder:
-            (Path(folder) / "vae").mkdir()
-            (Path(folder) / "vae" / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL", **config}))
-            model = AutoencoderKL.from_single_file(
-                str(part.path), config=folder, subfolder="vae", local_files_only=True, torch_dtype=dtype
-            )
+        model = _from_single_file(AutoencoderKL, str(part.path), config, dtype)
     check_no_meta(model, f"VAE from {part.path}")
     return model
 
