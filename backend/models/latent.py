@@ -87,9 +87,9 @@ class LatentFlowModel(FlowModel):
 
     @property
     def dtype(self) -> torch.dtype:
-        """The compute dtype: a quantized base reports its original float dtype."""
-        floats = [p.dtype for p in self.transformer.parameters() if p.dtype.is_floating_point]
-        return floats[0] if floats else torch.float32
+        """The compute dtype: a quantized base reports its original float dtype. Asked on every
+        velocity call, so it stops at the first float parameter."""
+        return next((p.dtype for p in self.transformer.parameters() if p.dtype.is_floating_point), torch.float32)
 
     # -- latents ---------------------------------------------------------------------------------
     def latent_size(self, resolution: int | None) -> int:
