@@ -23,8 +23,6 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paper_stats import interval
@@ -104,12 +102,12 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.seeds) < 2:
         parser.error("an interval needs at least 2 seeds")
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--set {item!r}: expected KEY=VALUE")
-        overrides[key] = yaml.safe_load(value)
+    from neighbor_grpo.backend.training.config import ConfigError, parse_override
+
+    try:
+        overrides = dict(parse_override(item) for item in args.set)
+    except ConfigError as error:
+        parser.error(str(error))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     started = time.time()
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn")) as pool:
