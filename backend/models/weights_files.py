@@ -29,12 +29,10 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class WeightsHeader:
-    """Names, shapes and dtypes of a safetensors file's tensors, read from its header only."""
+    """Names and shapes of a safetensors file's tensors, read from its header only."""
 
     path: Path
     shapes: dict[str, tuple[int, ...]]
-    dtypes: dict[str, str]
-    metadata: dict[str, str]
 
     def part(self, prefix: str) -> dict[str, tuple[int, ...]]:
         """Shapes of the tensors under `prefix`, with the prefix removed."""
@@ -77,10 +75,8 @@ def _read_header(path: Path, mtime_ns: int, size: int) -> WeightsHeader:
             header = json.loads(handle.read(size))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise ModelError(f"{path} is not a valid safetensors file (unreadable header)") from None
-    metadata = header.pop("__metadata__", None) or {}
-    shapes = {k: tuple(v["shape"]) for k, v in header.items()}
-    dtypes = {k: v["dtype"] for k, v in header.items()}
-    return WeightsHeader(path, shapes, dtypes, metadata)
+    header.pop("__metadata__", None)
+    return WeightsHeader(path, {k: tuple(v["shape"]) for k, v in header.items()})
 
 
 def load_part(path: Path | str, prefix: str = "", dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
