@@ -35,7 +35,7 @@ from neighbor_grpo.backend.models.architectures import shipped_config  # noqa: E
 from neighbor_grpo.backend.models.base import Conditioning  # noqa: E402
 from neighbor_grpo.backend.models.flux import FluxFlowModel  # noqa: E402
 from neighbor_grpo.backend.models.latent import FrozenParts  # noqa: E402
-from neighbor_grpo.backend.models.loading import _transformer_class, quantize_base  # noqa: E402
+from neighbor_grpo.backend.models.loading import quantize_base, transformer_class  # noqa: E402
 from neighbor_grpo.backend.models.sd3 import SD3FlowModel  # noqa: E402
 from neighbor_grpo.backend.training.config import LoraSettings, NeighborSettings, SdeSettings  # noqa: E402
 from neighbor_grpo.backend.training.lora import add_lora  # noqa: E402
@@ -58,7 +58,7 @@ def build(family: str, tiny: bool, device: torch.device, quantize: str):
     config = {**shipped_config(name), **(TINY[family] if tiny else {})}
     torch.manual_seed(0)
     with torch.device(device):
-        transformer = _transformer_class(family).from_config(config).to(torch.bfloat16)
+        transformer = transformer_class(family).from_config(config).to(torch.bfloat16)
     quantize_base(transformer, quantize)
     # The loop never decodes: a stand-in carrying the VAE config the adapter reads (×8, 16 channels).
     vae = SimpleNamespace(config=SimpleNamespace(block_out_channels=[128, 256, 512, 512], latent_channels=16))

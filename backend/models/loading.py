@@ -18,7 +18,7 @@ from .weights_files import ModelError, check_no_meta, has_scaled_fp8, load_part,
 QUANTIZATIONS = ("none", "int8", "nf4")
 
 
-def _transformer_class(family: str):
+def transformer_class(family: str):
     from diffusers import FluxTransformer2DModel, SD3Transformer2DModel
 
     return {"sd3": SD3Transformer2DModel, "flux": FluxTransformer2DModel}[family]
@@ -26,7 +26,7 @@ def _transformer_class(family: str):
 
 def load_transformer(source: ModelSource, dtype: torch.dtype) -> nn.Module:
     architecture, part = source.architecture, source.transformer
-    cls = _transformer_class(architecture.family)
+    cls = transformer_class(architecture.family)
     if part.is_folder:
         model = cls.from_pretrained(str(part.path), torch_dtype=dtype, local_files_only=True)
     elif architecture.layout == "diffusers":

@@ -75,11 +75,12 @@ def shape_of(family: str, config: dict, encoder_params: dict[str, int]) -> Model
     from accelerate import init_empty_weights
     from torch import nn
 
-    from .loading import _transformer_class
+    from . import sd3
+    from .loading import transformer_class
     from .real import FAMILIES
 
     with init_empty_weights():
-        transformer = _transformer_class(family).from_config(config)
+        transformer = transformer_class(family).from_config(config)
     targets = FAMILIES[family].lora_targets
     lora = sum(
         m.in_features + m.out_features
@@ -88,7 +89,7 @@ def shape_of(family: str, config: dict, encoder_params: dict[str, int]) -> Model
     )
     width = config["num_attention_heads"] * config["attention_head_dim"]
     if family == "sd3":
-        blocks, patch, text = config["num_layers"], config["patch_size"], 77 + 256
+        blocks, patch, text = config["num_layers"], config["patch_size"], 77 + sd3.T5_TOKENS
     else:  # a single block costs about half a double block; 2×2 packing acts as patch 2
         blocks, patch, text = config["num_layers"] + config["num_single_layers"] // 2, 2, 512
     return ModelShape(
