@@ -28,6 +28,9 @@ class ModelFolders:
 
     folders: dict[str, list[Path]] = field(default_factory=lambda: {kind: [] for kind in KINDS})
     roots: list[Path] = field(default_factory=list)
+    # files() per kind, listed once: one ModelFolders serves one catalog listing or one resolve,
+    # where every model file would otherwise re-glob the same text_encoders/ and vae/ folders.
+    _listed: dict[str, list[Path]] = field(default_factory=dict, repr=False, compare=False)
 
     def add_models_dir(self, models: Path) -> None:
         for kind, names in KINDS.items():
@@ -38,6 +41,7 @@ class ModelFolders:
         folder = folder.expanduser()
         if folder.is_dir() and folder not in self.folders[kind]:
             self.folders[kind].append(folder)
+            self._listed.pop(kind, None)
 
     def add_root(self, root: Path) -> None:
         root = root.expanduser()
@@ -67,12 +71,14 @@ class ModelFolders:
 
     def files(self, kind: str) -> list[Path]:
         """Every .safetensors file of a kind, searched one level of subfolders deep."""
-        found: list[Path] = []
-        for folder in self.folders[kind]:
-            for path in sorted([*folder.glob("*.safetensors"), *folder.glob("*/*.safetensors")]):
-                if path not in found:
-                    found.append(path)
-        return found
+        if kind not in self._listed:
+            found: list[Path] = []
+            for folder in self.folders[kind]:
+                for path in sorted([*folder.glob("*.safetensors"), *folder.glob("*/*.safetensors")]):
+                    if path not in found:
+                        found.append(path)
+            self._listed[kind] = found
+        return list(self._listed[kind])
 
     def t5_tokenizers(self) -> list[Path]:
         return [root / T5_TOKENIZER for root in self.roots if (root / T5_TOKENIZER).is_dir()]
